@@ -1,0 +1,47 @@
+# A private copy of Debian's jemalloc inside libweft: every symbol jemalloc defines is renamed
+# with a weft_je_ prefix (objcopy --redefine-syms), so the runtime gets mallocx/sdallocx while a
+# program linking weft keeps its own malloc and operator new. Done at configure time; the
+# renamed objects become part of the weft library (static or shared) and of its install.
+function(weft_private_jemalloc out_objects)
+  find_library(WEFT_JEMALLOC_PIC NAMES libjemalloc_pic.a)
+  if(NOT WEFT_JEMALLOC_PIC)
+    message(FATAL_ERROR "libjemalloc_pic.a not found: apt-get install libjemalloc-dev "
+                        "(or configure with -DWEFT_JEMALLOC=OFF)")
+  endif()
+  find_program(WEFT_NM NAMES nm REQUIRED)
+  find_program(WEFT_OBJCOPY NAMES objcopy REQUIRED)
+  find_program(WEFT_AR NAMES ar REQUIRED)
+  set(dir ${CMAKE_CURRENT_BINARY_DIR}/private_jemalloc)
+  file(REMOVE_RECURSE ${dir})
+  file(MAKE_DIRECTORY ${dir}/objects)
+  execute_process(COMMAND ${WEFT_NM} -g --defined-only ${WEFT_JEMALLOC_PIC}
+                  OUTPUT_VARIABLE syms RESULT_VARIABLE rc ERROR_QUIET)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "nm failed on ${WEFT_JEMALLOC_PIC}")
+  endif()
+  string(REGEX MATCHALL "[0-9a-f]+ [A-Za-z] [A-Za-z_][A-Za-z0-9_]*" entries "${syms}")
+  set(map "")
+  set(seen "")
+  foreach(e IN LISTS entries)
+    string(REGEX REPLACE "^[0-9a-f]+ [A-Za-z] " "" name "${e}")
+    list(APPEND seen ${name})
+  endforeach()
+  list(REMOVE_DUPLICATES seen)
+  foreach(name IN LISTS seen)
+    string(APPEND map "${name} weft_je_${name}\n")
+  endforeach()
+  file(WRITE ${dir}/rename.txt "${map}")
+  execute_process(COMMAND ${WEFT_OBJCOPY} --redefine-syms=${dir}/rename.txt
+                          ${WEFT_JEMALLOC_PIC} ${dir}/libweft_jemalloc.a RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "objcopy could not rename jemalloc's symbols")
+  endif()
+  execute_process(COMMAND ${WEFT_AR} x ${dir}/libweft_jemalloc.a
+                  WORKING_DIRECTORY ${dir}/objects RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "ar could not unpack the renamed jemalloc")
+  endif()
+  file(GLOB objs ${dir}/objects/*.o)
+  set_source_files_properties(${objs} PROPERTIES EXTERNAL_OBJECT TRUE GENERATED TRUE)
+  set(${out_objects} ${objs} PARENT_SCOPE)
+endfunction()

@@ -1,0 +1,83 @@
+// weft::condition_variable: std::condition_variable_any's interface for green threads (and OS
+// threads). Works with any BasicLockable, e.g. std::unique_lock<weft::mutex>.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <utility>
+
+#include "weft/detail/waiter.hpp"
+
+namespace weft {
+
+class condition_variable {
+ public:
+  condition_variable() = default;
+  condition_variable(const condition_variable&) = delete;
+  condition_variable& operator=(const condition_variable&) = delete;
+
+  void notify_one() noexcept;
+  void notify_all() noexcept;
+
+  template <class Lock>
+  void wait(Lock& lock) {
+    wait_until_ns(lock, detail::no_deadline);
+  }
+  template <class Lock, class Pred>
+  void wait(Lock& lock, Pred pred) {
+    while (!pred()) wait(lock);
+  }
+  template <class Lock, class Clock, class Dur>
+  std::cv_status wait_until(Lock& lock, const std::chrono::time_point<Clock, Dur>& tp) {
+    return wait_until_ns(lock, deadline_of(tp)) ? std::cv_status::no_timeout
+                                                : std::cv_status::timeout;
+  }
+  template <class Lock, class Clock, class Dur, class Pred>
+  bool wait_until(Lock& lock, const std::chrono::time_point<Clock, Dur>& tp, Pred pred) {
+    const std::int64_t deadline = deadline_of(tp);
+    while (!pred()) {
+      if (!wait_until_ns(lock, deadline)) return pred();
+    }
+    return true;
+  }
+  template <class Lock, class Rep, class Period>
+  std::cv_status wait_for(Lock& lock, const std::chrono::duration<Rep, Period>& d) {
+    return wait_until(lock, detail::clock::now() + std::chrono::ceil<detail::clock::duration>(d));
+  }
+  template <class Lock, class Rep, class Period, class Pred>
+  bool wait_for(Lock& lock, const std::chrono::duration<Rep, Period>& d, Pred pred) {
+    return wait_until(lock, detail::clock::now() + std::chrono::ceil<detail::clock::duration>(d),
+                      std::move(pred));
+  }
+
+ private:
+  template <class Clock, class Dur>
+  static std::int64_t deadline_of(const std::chrono::time_point<Clock, Dur>& tp) {
+    if constexpr (std::is_same_v<Clock, detail::clock>) {
+      return detail::to_deadline(tp);
+    } else {
+      return detail::to_deadline(detail::clock::now() +
+                                 std::chrono::ceil<detail::clock::duration>(tp - Clock::now()));
+    }
+  }
+
+  // Releases `lock`, waits, re-acquires it. False on timeout.
+  template <class Lock>
+  bool wait_until_ns(Lock& lock, std::int64_t deadline) {
+    detail::waiter w;
+    enqueue(w);
+    lock.unlock();
+    struct relock {
+      Lock& l;
+      ~relock() { l.lock(); }
+    } guard{lock};
+    return park_enqueued(w, deadline);
+  }
+  void enqueue(detail::waiter& w);                           // takes lock_, links w
+  bool park_enqueued(detail::waiter& w, std::int64_t deadline);  // releases lock_ once parked
+
+  detail::spinlock lock_;
+  detail::waiter_list waiters_;
+};
+
+}  // namespace weft

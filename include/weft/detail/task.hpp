@@ -1,0 +1,52 @@
+// Internal: the type-erased entry of a green thread. The callable is stored inline in the green
+// thread's record (one allocation per spawn).
+#pragma once
+
+#include <cstddef>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+#include "weft/config.hpp"
+
+namespace weft::detail {
+
+struct green_thread;
+
+struct task_vtable {
+  void (*invoke)(void* storage);   // runs the callable; exceptions propagate to the runtime
+  void (*destroy)(void* storage);  // destroys the callable (after invoke, or never run)
+};
+
+// Allocates a record with `storage_size` bytes for the callable; returns the storage.
+void* allocate_task(std::size_t storage_size, std::size_t storage_align, const task_vtable* vt,
+                    const spawn_options& opts, green_thread** out);
+void free_unsubmitted_task(green_thread* g) noexcept;  // the callable was never constructed
+void submit_task(green_thread* g);                     // makes it runnable
+
+template <class F>
+struct task_of {
+  static void invoke(void* s) { (*static_cast<F*>(s))(); }
+  static void destroy(void* s) { static_cast<F*>(s)->~F(); }
+  static constexpr task_vtable vtable{&invoke, &destroy};
+};
+
+template <class F>
+void start_task(const spawn_options& opts, F&& f) {
+  using Fn = std::decay_t<F>;
+  green_thread* g = nullptr;
+  void* storage = allocate_task(sizeof(Fn), alignof(Fn), &task_of<Fn>::vtable, opts, &g);
+  try {
+    ::new (storage) Fn(std::forward<F>(f));
+  } catch (...) {
+    free_unsubmitted_task(g);
+    throw;
+  }
+  submit_task(g);
+}
+
+// Allocation of the runtime's own objects (jemalloc's mallocx unless built without it).
+void* runtime_alloc(std::size_t size);
+void runtime_free(void* p, std::size_t size) noexcept;
+
+}  // namespace weft::detail

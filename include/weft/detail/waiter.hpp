@@ -1,0 +1,94 @@
+// Internal: how anything in weft waits. A waiter lives on the waiting thread's own stack (green
+// stacks never move), is linked into the list of what it waits on, and is claimed by exactly one
+// party (a notifier, its timer, or shutdown) with one CAS. The same code serves green threads
+// (which park, freeing their worker) and plain OS threads (which block on a futex).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+#include "weft/detail/spinlock.hpp"
+
+namespace weft::detail {
+
+struct green_thread;
+
+enum class wake_reason : std::uint32_t { waiting = 0, notified, timed_out, cancelled };
+
+using clock = std::chrono::steady_clock;
+inline constexpr std::int64_t no_deadline = INT64_MAX;
+
+// Nanoseconds on the steady clock (CLOCK_MONOTONIC), as timers store them.
+inline std::int64_t to_deadline(clock::time_point tp) noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count();
+}
+std::int64_t now_ns() noexcept;
+
+struct waiter {
+  std::atomic<std::uint32_t> state{0};  // a wake_reason; also the futex word of an OS thread
+  green_thread* thread = nullptr;       // set by park(); null: a plain OS thread
+  waiter* prev = nullptr;
+  waiter* next = nullptr;
+  bool linked = false;
+  void* payload = nullptr;  // for the primitive's own use (e.g. a channel's value slot)
+
+  // Claims the waiter for `why`; only the winner may wake it.
+  bool claim(wake_reason why) noexcept {
+    std::uint32_t expected = 0;
+    return state.compare_exchange_strong(expected, static_cast<std::uint32_t>(why),
+                                         std::memory_order_acq_rel);
+  }
+  wake_reason reason() const noexcept {
+    return static_cast<wake_reason>(state.load(std::memory_order_acquire));
+  }
+};
+
+// Wakes a waiter just claimed under its list's lock. An OS thread is woken at once; a green
+// thread is returned, to be passed to ready() after the lock is released (it cannot run, so its
+// waiter stays valid, until then).
+green_thread* wake_claimed(waiter& w) noexcept;
+// Makes a green thread runnable (null: nothing). On a worker it runs next.
+void ready(green_thread* g) noexcept;
+// Readies a chain returned by waiter_list::wake_all.
+void ready_chain(green_thread* chain) noexcept;
+
+// FIFO of waiters, protected by the owner's spinlock.
+class waiter_list {
+ public:
+  bool empty() const noexcept { return head_ == nullptr; }
+  void push_back(waiter& w) noexcept;
+  waiter* pop_front() noexcept;
+  void remove(waiter& w) noexcept;  // no-op if not linked
+  // Pops until one waiter is claimed for `why` and wakes it (see wake_claimed). `woke` tells
+  // whether anyone was; the result is the green thread to ready() after unlocking.
+  green_thread* wake_one(wake_reason why, bool& woke) noexcept;
+  // Claims and wakes every waiter; returns the chain of green threads to ready_chain().
+  green_thread* wake_all(wake_reason why) noexcept;
+
+ private:
+  waiter* head_ = nullptr;
+  waiter* tail_ = nullptr;
+};
+
+// Suspends the calling green thread or OS thread on `w` until it is claimed or `deadline`
+// (steady-clock ns) passes. `held` (may be null) is released only once the caller is safely
+// suspended, so a notifier that takes `held` always finds a waiter it may wake. Returns why it
+// woke; after `timed_out` or `cancelled` the caller unlinks `w` itself (under its lock), and after
+// `cancelled` calls throw_forced_unwind().
+wake_reason park(waiter& w, spinlock* held, std::int64_t deadline = no_deadline);
+
+// Thrown out of a park point to unwind a green thread when weft::run ends. Not derived from
+// std::exception on purpose: `catch (const std::exception&)` must not swallow it; code that
+// catches `...` must rethrow it.
+struct forced_unwind {};
+[[noreturn]] void throw_forced_unwind();
+
+// False on a green thread of a single-worker runtime, where a lock holder cannot be running.
+bool spinning_may_help() noexcept;
+
+// Cooperative budget point: a runtime operation that completed without blocking spends one unit;
+// at zero the green thread yields first. No-op on OS threads.
+void coop_point();
+
+}  // namespace weft::detail

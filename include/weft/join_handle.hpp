@@ -1,0 +1,81 @@
+// weft::join_handle<R>: the result of a green thread started with weft::spawn.
+#pragma once
+
+#include <atomic>
+#include <exception>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include "weft/detail/event.hpp"
+#include "weft/detail/task.hpp"
+
+namespace weft {
+namespace detail {
+
+// Shared by the green thread and its handle; freed by whichever lets go last.
+template <class R>
+struct join_state {
+  std::atomic<int> refs{2};
+  event done;
+  std::optional<std::conditional_t<std::is_void_v<R>, char, R>> value;
+  std::exception_ptr error;
+
+  static join_state* create() {
+    void* p = runtime_alloc(sizeof(join_state));
+    return ::new (p) join_state;
+  }
+  void release() noexcept {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      this->~join_state();
+      runtime_free(this, sizeof(join_state));
+    }
+  }
+};
+
+}  // namespace detail
+
+// Move-only. join() waits (parking a green thread, blocking an OS thread) and returns the green
+// thread's value or rethrows its exception. Dropping an unjoined handle detaches the green thread
+// (as Tokio's JoinHandle does), and its exception, if any, is discarded with the handle.
+template <class R>
+class join_handle {
+ public:
+  join_handle() = default;
+  explicit join_handle(detail::join_state<R>* st) noexcept : st_(st) {}
+  join_handle(join_handle&& o) noexcept : st_(std::exchange(o.st_, nullptr)) {}
+  join_handle& operator=(join_handle&& o) noexcept {
+    if (this != &o) {
+      reset();
+      st_ = std::exchange(o.st_, nullptr);
+    }
+    return *this;
+  }
+  ~join_handle() { reset(); }
+
+  bool joinable() const noexcept { return st_ != nullptr; }
+  // True once the green thread has finished (join() would not wait).
+  bool is_finished() const noexcept { return st_ && st_->done.is_set(); }
+  void detach() noexcept { reset(); }
+
+  R join() {
+    if (!st_) throw std::logic_error("weft::join_handle::join: nothing to join");
+    st_->done.wait();
+    detail::join_state<R>* st = std::exchange(st_, nullptr);
+    struct release_on_exit {
+      detail::join_state<R>* s;
+      ~release_on_exit() { s->release(); }
+    } guard{st};
+    if (st->error) std::rethrow_exception(st->error);
+    if constexpr (!std::is_void_v<R>) return std::move(*st->value);
+  }
+
+ private:
+  void reset() noexcept {
+    if (st_) std::exchange(st_, nullptr)->release();
+  }
+  detail::join_state<R>* st_ = nullptr;
+};
+
+}  // namespace weft

@@ -1,0 +1,21 @@
+// weft::stats(): counters of the running (or last) runtime, for monitoring and tests.
+#pragma once
+
+#include <cstdint>
+
+namespace weft {
+
+struct runtime_stats {
+  unsigned workers = 0;
+  std::uint64_t green_threads_live = 0;     // created and not yet finished
+  std::uint64_t green_threads_created = 0;  // since the runtime started
+  std::uint64_t steals = 0;                 // successful steal operations
+  std::uint64_t forced_yields = 0;          // yields forced by the cooperative budget
+  std::uint64_t stacks_mapped = 0;          // stacks currently mapped (in use or pooled)
+  std::uint64_t stacks_pooled = 0;          // mapped stacks waiting for reuse
+};
+
+// A snapshot; cheap enough to call often. Zeroes when no runtime ever ran.
+runtime_stats stats() noexcept;
+
+}  // namespace weft

@@ -1,0 +1,10 @@
+// weft: Go-style green threads for C++20. Include this one header.
+#pragma once
+
+#include "weft/condition_variable.hpp"
+#include "weft/config.hpp"
+#include "weft/join_handle.hpp"
+#include "weft/mutex.hpp"
+#include "weft/runtime.hpp"
+#include "weft/stats.hpp"
+#include "weft/wait_group.hpp"

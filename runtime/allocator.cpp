@@ -1,0 +1,63 @@
+#include "allocator.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "weft/detail/task.hpp"
+
+#if WEFT_WITH_JEMALLOC
+extern "C" {
+void* weft_je_mallocx(std::size_t size, int flags);
+void weft_je_sdallocx(void* p, std::size_t size, int flags);
+}
+#endif
+
+namespace weft::detail {
+namespace {
+
+bool choose_jemalloc() noexcept {
+#if WEFT_WITH_JEMALLOC
+  const char* env = std::getenv("WEFT_ALLOCATOR");
+  return !(env && std::strcmp(env, "libc") == 0);
+#else
+  return false;
+#endif
+}
+
+// A function-local static: safe for allocations made during static initialisation.
+bool jemalloc_chosen() noexcept {
+  static const bool chosen = choose_jemalloc();
+  return chosen;
+}
+
+}  // namespace
+
+const char* runtime_allocator_name() noexcept { return jemalloc_chosen() ? "jemalloc" : "libc"; }
+
+void* runtime_alloc(std::size_t size) {
+  void* p;
+#if WEFT_WITH_JEMALLOC
+  if (jemalloc_chosen()) {
+    p = weft_je_mallocx(size, 0);
+    if (!p) throw std::bad_alloc();
+    return p;
+  }
+#endif
+  p = std::malloc(size);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
+void runtime_free(void* p, std::size_t size) noexcept {
+#if WEFT_WITH_JEMALLOC
+  if (jemalloc_chosen()) {
+    weft_je_sdallocx(p, size, 0);
+    return;
+  }
+#endif
+  (void)size;
+  std::free(p);
+}
+
+}  // namespace weft::detail

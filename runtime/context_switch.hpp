@@ -1,0 +1,125 @@
+// The one place that knows how a green thread's CPU context is switched (Boost.Context's
+// fcontext, hand-written assembly per architecture) and that tells the sanitizers and valgrind
+// about it. Everything arch- or tool-specific about switching stays in this file.
+#pragma once
+
+#include <boost/context/detail/fcontext.hpp>
+#include <cstddef>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define WEFT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WEFT_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define WEFT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WEFT_TSAN 1
+#endif
+#endif
+
+#if WEFT_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+#if WEFT_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define WEFT_VALGRIND 1
+#endif
+
+namespace weft::detail {
+
+namespace bctx = boost::context::detail;
+using fcontext = bctx::fcontext_t;
+using transfer = bctx::transfer_t;
+using entry_fn = void (*)(transfer);
+
+inline fcontext make_context(void* stack_top, std::size_t size, entry_fn fn) noexcept {
+  return bctx::make_fcontext(stack_top, size, fn);
+}
+
+// What a side of a switch (a green thread or a worker's scheduler loop) keeps for the sanitizers.
+struct switch_annotations {
+#if WEFT_ASAN
+  void* fake_stack = nullptr;
+  const void* bottom = nullptr;  // lowest usable address of this side's stack
+  std::size_t size = 0;
+#endif
+#if WEFT_TSAN
+  void* tsan_fiber = nullptr;
+  bool owns_tsan_fiber = false;
+#endif
+#if WEFT_VALGRIND
+  unsigned valgrind_id = 0;
+#endif
+};
+
+// Called once for each side: a green thread's stack [bottom, bottom+size) or a worker thread.
+inline void annotate_create(switch_annotations& a, void* bottom, std::size_t size,
+                            bool is_green) noexcept {
+  (void)a, (void)bottom, (void)size, (void)is_green;
+#if WEFT_ASAN
+  a.bottom = bottom;
+  a.size = size;
+#endif
+#if WEFT_TSAN
+  if (is_green) {
+    a.tsan_fiber = __tsan_create_fiber(0);
+    a.owns_tsan_fiber = true;
+  } else {
+    a.tsan_fiber = __tsan_get_current_fiber();
+  }
+#endif
+#if WEFT_VALGRIND
+  if (is_green)
+    a.valgrind_id = VALGRIND_STACK_REGISTER(static_cast<char*>(bottom),
+                                            static_cast<char*>(bottom) + size);
+#endif
+}
+
+// Called from another context once a green thread has finished for good.
+inline void annotate_destroy(switch_annotations& a) noexcept {
+  (void)a;
+#if WEFT_TSAN
+  if (a.owns_tsan_fiber) __tsan_destroy_fiber(a.tsan_fiber);
+  a.tsan_fiber = nullptr;
+#endif
+#if WEFT_VALGRIND
+  if (a.valgrind_id) VALGRIND_STACK_DEREGISTER(a.valgrind_id);
+  a.valgrind_id = 0;
+#endif
+}
+
+// Switches from `from` to the context `to` described by `to_a`, passing `data`. `from_finished`:
+// `from` will never run again (its fake stack can go).
+inline transfer switch_context(fcontext to, void* data, switch_annotations& from,
+                               switch_annotations& to_a, bool from_finished = false) noexcept {
+  (void)from, (void)to_a, (void)from_finished;
+#if WEFT_ASAN
+  __sanitizer_start_switch_fiber(from_finished ? nullptr : &from.fake_stack, to_a.bottom,
+                                 to_a.size);
+#endif
+#if WEFT_TSAN
+  __tsan_switch_to_fiber(to_a.tsan_fiber, 0);
+#endif
+  transfer t = bctx::jump_fcontext(to, data);
+#if WEFT_ASAN
+  __sanitizer_finish_switch_fiber(from.fake_stack, nullptr, nullptr);
+#endif
+  return t;
+}
+
+// First thing a green thread does on its own stack.
+inline void annotate_entered(switch_annotations& self) noexcept {
+  (void)self;
+#if WEFT_ASAN
+  __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
+#endif
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,57 @@
+// The record of one green thread (Go's g). Allocated from the runtime allocator with the
+// callable stored inline after it; its stack is taken only when it first runs.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "context_switch.hpp"
+#include "timer_heap.hpp"
+#include "weft/detail/task.hpp"
+#include "weft/detail/waiter.hpp"
+
+namespace weft::detail {
+
+struct worker;
+class scheduler;
+
+// What a green thread asks of its worker when it switches back to the scheduler loop.
+enum class switch_reason : std::uint8_t { yield, park, exit };
+
+struct green_thread {
+  fcontext ctx = nullptr;       // saved context while not running; null before the first run
+  green_thread* next = nullptr;  // run-queue link
+  worker* running_on = nullptr;  // the worker currently running it (valid while running)
+  scheduler* sched = nullptr;
+
+  // Registry of live green threads (for shutdown and dumps), per home worker.
+  worker* home = nullptr;
+  green_thread* reg_prev = nullptr;
+  green_thread* reg_next = nullptr;
+
+  std::uint64_t id = 0;
+  const task_vtable* vtable = nullptr;
+  std::size_t alloc_size = 0;
+  std::size_t stack_size = 0;  // reservation requested (0: the runtime default)
+  void* stack_base = nullptr;  // lowest address of the mapping (guard page first)
+  std::size_t stack_mapped = 0;
+
+  std::uint32_t budget = 0;
+  bool cancel_requested = false;  // shutdown asked it to unwind
+  bool unwinding = false;         // forced_unwind is (or was) in flight: parks work normally
+  switch_reason reason = switch_reason::yield;
+
+  // A park in progress: released only once the switch away is complete.
+  waiter* parked_on = nullptr;
+  spinlock* park_lock = nullptr;
+  timer_node timer;
+
+  switch_annotations annotations;
+
+  void* storage() noexcept { return reinterpret_cast<char*>(this) + storage_offset(); }
+  static constexpr std::size_t storage_offset() noexcept {
+    return (sizeof(green_thread) + 63) & ~std::size_t{63};
+  }
+};
+
+}  // namespace weft::detail

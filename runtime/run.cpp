@@ -1,0 +1,95 @@
+// weft::run and the entry points of the public API that reach the scheduler.
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+
+#include "scheduler.hpp"
+#include "weft/runtime.hpp"
+#include "weft/stats.hpp"
+
+namespace weft {
+namespace detail {
+namespace {
+
+std::mutex g_last_stats_mutex;
+runtime_stats g_last_stats;
+
+scheduler* scheduler_for_spawn() {
+  worker* w = current_worker();
+  if (w) return w->sched;
+  if (scheduler* s = active_scheduler()) return s;
+  throw std::logic_error("weft::go/spawn: no runtime is running (call them inside weft::run)");
+}
+
+}  // namespace
+
+void* allocate_task(std::size_t storage_size, std::size_t storage_align, const task_vtable* vt,
+                    const spawn_options& opts, green_thread** out) {
+  if (storage_align > 64)
+    throw std::invalid_argument("weft::go/spawn: callables aligned beyond 64 bytes are unsupported");
+  scheduler* s = scheduler_for_spawn();
+  green_thread* g = s->create(storage_size, vt, opts);
+  *out = g;
+  return g->storage();
+}
+
+void free_unsubmitted_task(green_thread* g) noexcept { g->sched->destroy_unstarted(g); }
+
+void submit_task(green_thread* g) {
+  worker* w = current_worker();
+  // Spawned from a green thread: it runs next (Go's newproc), inheriting the spawner's worker.
+  g->sched->make_runnable(g, w, w && w->current != nullptr);
+}
+
+int run_main(std::function<int()> main, const config& cfg) {
+  if (current_worker()) throw std::logic_error("weft::run: called from inside a green thread");
+  auto sched = std::make_unique<scheduler>(cfg);
+  int rc = 0;
+  std::exception_ptr error;
+  auto body = [&] {
+    try {
+      rc = main();
+    } catch (const forced_unwind&) {
+      throw;
+    } catch (...) {
+      error = std::current_exception();
+    }
+    sched->stop();
+  };
+  using body_t = decltype(body);
+  green_thread* g = sched->create(sizeof(body_t), &task_of<body_t>::vtable, spawn_options{});
+  ::new (g->storage()) body_t(std::move(body));
+  sched->make_runnable(g, nullptr, false);
+  sched->run_workers();
+  {
+    std::lock_guard lk(g_last_stats_mutex);
+    g_last_stats = runtime_stats{};
+    sched->fill_stats(g_last_stats);
+  }
+  sched.reset();
+  if (error) std::rethrow_exception(error);
+  return rc;
+}
+
+}  // namespace detail
+
+bool in_green_thread() noexcept { return detail::current_green() != nullptr; }
+
+std::uint64_t this_green_thread_id() noexcept {
+  detail::green_thread* g = detail::current_green();
+  return g ? g->id : 0;
+}
+
+runtime_stats stats() noexcept {
+  runtime_stats out;
+  if (detail::scheduler* s = detail::active_scheduler()) {
+    s->fill_stats(out);
+    return out;
+  }
+  std::lock_guard lk(detail::g_last_stats_mutex);
+  return detail::g_last_stats;
+}
+
+}  // namespace weft

@@ -1,0 +1,571 @@
+#include "scheduler.hpp"
+
+#include <pthread.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <new>
+
+#include "allocator.hpp"
+#include "fatal.hpp"
+#include "futex.hpp"
+
+namespace weft::detail {
+namespace {
+
+thread_local worker* tls_worker = nullptr;
+std::atomic<scheduler*> g_active{nullptr};
+std::atomic<std::uint64_t> g_next_id{1};
+constexpr std::uint64_t id_block = 1024;
+
+// Go's constants: check the global queue every 61 ticks so it cannot starve; at most 3 runnext
+// runs in a row (Tokio) so two green threads waking each other cannot starve the rest.
+constexpr std::uint32_t global_check_interval = 61;
+constexpr std::uint32_t runnext_cap = 3;
+constexpr int steal_rounds = 4;
+
+std::uint64_t next_random(std::uint64_t& s) noexcept {  // xorshift64*
+  s ^= s >> 12;
+  s ^= s << 25;
+  s ^= s >> 27;
+  return s * 2685821657736338717ULL;
+}
+
+// A StoreLoad barrier between publishing work and reading the idle/spinning counts (and, on the
+// parking side, between publishing idleness and re-reading the queues): Dekker's pattern.
+void store_load_barrier() noexcept {
+#if WEFT_TSAN
+  static std::atomic<int> dummy{0};
+  dummy.fetch_add(0, std::memory_order_seq_cst);  // TSan does not model fences
+#else
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+}
+
+void thread_stack_bounds(void*& bottom, std::size_t& size) noexcept {
+  pthread_attr_t attr;
+  bottom = nullptr;
+  size = 0;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    pthread_attr_getstack(&attr, &bottom, &size);
+    pthread_attr_destroy(&attr);
+  }
+}
+
+// The first frame of every green thread.
+void green_entry(transfer t) noexcept {
+  worker* w = static_cast<worker*>(t.data);
+  w->sched_ctx = t.fctx;
+  green_thread* g = w->current;
+  annotate_entered(g->annotations);
+  if (!g->cancel_requested) {
+    try {
+      g->vtable->invoke(g->storage());
+    } catch (const forced_unwind&) {
+      // unwound at shutdown: done
+    } catch (...) {
+      fatal_uncaught_exception(g->id, std::current_exception());
+    }
+  }
+  g->vtable->destroy(g->storage());
+  g->reason = switch_reason::exit;
+  w = g->running_on;
+  switch_context(w->sched_ctx, g, g->annotations, w->sched_annotations, true);
+  std::abort();  // unreachable: a finished green thread is never resumed
+}
+
+}  // namespace
+
+__attribute__((noinline)) worker* current_worker() noexcept {
+  worker* w = tls_worker;
+  asm volatile("" ::: "memory");
+  return w;
+}
+
+__attribute__((noinline)) green_thread* current_green() noexcept {
+  worker* w = tls_worker;
+  return w ? w->current : nullptr;
+}
+
+scheduler* active_scheduler() noexcept { return g_active.load(std::memory_order_acquire); }
+
+void switch_out(green_thread* g, switch_reason reason) noexcept {
+  g->reason = reason;
+  worker* w = g->running_on;
+  transfer t = switch_context(w->sched_ctx, g, g->annotations, w->sched_annotations);
+  worker* now_on = static_cast<worker*>(t.data);
+  now_on->sched_ctx = t.fctx;
+}
+
+scheduler::scheduler(const config& cfg) : cfg_(cfg), depot_(cfg.stack_size) {
+  unsigned n = cfg.workers;
+  if (n == 0) {
+    if (const char* env = std::getenv("WEFT_WORKERS")) n = static_cast<unsigned>(std::atoi(env));
+  }
+  if (n == 0) n = std::thread::hardware_concurrency();
+  if (n == 0) n = 1;
+  if (n > 1024) n = 1024;
+  single_ = n == 1;
+  workers_.reserve(n);
+  for (unsigned i = 0; i < n; ++i) {
+    workers_.push_back(std::make_unique<worker>(*this, i, depot_));
+    workers_.back()->rng = 0x9E3779B97F4A7C15ULL * (i + 1) + 1;
+  }
+}
+
+scheduler::~scheduler() = default;
+
+void scheduler::register_thread(worker& home, green_thread* g) noexcept {
+  g->home = &home;
+  home.registry_lock.lock();
+  g->reg_next = home.registry;
+  if (home.registry) home.registry->reg_prev = g;
+  home.registry = g;
+  home.registry_lock.unlock();
+}
+
+void scheduler::unregister_thread(green_thread* g) noexcept {
+  worker& home = *g->home;
+  home.registry_lock.lock();
+  if (g->reg_prev) g->reg_prev->reg_next = g->reg_next; else home.registry = g->reg_next;
+  if (g->reg_next) g->reg_next->reg_prev = g->reg_prev;
+  home.registry_lock.unlock();
+}
+
+green_thread* scheduler::create(std::size_t storage_size, const task_vtable* vt,
+                                const spawn_options& o) {
+  worker* w = current_worker();
+  const bool on_worker = w && w->sched == this;
+  worker& home = on_worker ? *w : *workers_[0];
+  const std::size_t total = green_thread::storage_offset() + storage_size;
+  void* mem = runtime_alloc(total);
+  green_thread* g = ::new (mem) green_thread;
+  g->alloc_size = total;
+  g->vtable = vt;
+  g->sched = this;
+  g->stack_size = o.stack_size;
+  if (on_worker) {
+    if (w->id_next == w->id_end) {
+      w->id_next = g_next_id.fetch_add(id_block, std::memory_order_relaxed);
+      w->id_end = w->id_next + id_block;
+    }
+    g->id = w->id_next++;
+    w->created.store(w->created.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  } else {
+    g->id = g_next_id.fetch_add(1, std::memory_order_relaxed);
+    external_created_.fetch_add(1, std::memory_order_relaxed);
+  }
+  register_thread(home, g);
+  return g;
+}
+
+void scheduler::destroy_unstarted(green_thread* g) noexcept {
+  unregister_thread(g);
+  external_finished_.fetch_add(1, std::memory_order_relaxed);
+  const std::size_t size = g->alloc_size;
+  g->~green_thread();
+  runtime_free(g, size);
+}
+
+void scheduler::push_local(worker& w, green_thread* g) noexcept {
+  while (!w.local.push(g)) {
+    // Full: move the older half and `g` to the global queue in one lock (Go's runqputslow).
+    std::uint32_t n = 0;
+    green_thread* chain = w.local.take_half(n);
+    if (!chain) continue;  // a thief made room
+    green_thread* last = chain;
+    while (last->next) last = last->next;
+    last->next = g;
+    global_.push_chain(chain, g, n + 1);
+    return;
+  }
+}
+
+void scheduler::make_runnable(green_thread* g, worker* w, bool run_next) noexcept {
+  if (w && w->sched == this) {
+    if (run_next) {
+      green_thread* old;
+      if (single_) {
+        old = w->runnext.load(std::memory_order_relaxed);
+        w->runnext.store(g, std::memory_order_relaxed);
+      } else {
+        old = w->runnext.exchange(g, std::memory_order_acq_rel);
+      }
+      if (old) push_local(*w, old);
+    } else {
+      push_local(*w, g);
+    }
+    if (!single_) wake_idle_worker();
+    return;
+  }
+  global_.push(g);
+  if (single_) {
+    // The lone worker may be parked: wake it if so.
+    idle_lock_.lock();
+    worker* iw = idle_head_;
+    if (iw) {
+      idle_head_ = nullptr;
+      iw->idle = false;
+      nidle_.fetch_sub(1);
+    }
+    idle_lock_.unlock();
+    if (iw) {
+      iw->wake_word.store(1, std::memory_order_release);
+      futex_wake(&iw->wake_word, 1);
+    }
+    return;
+  }
+  wake_idle_worker();
+}
+
+void scheduler::wake_idle_worker() noexcept {
+  store_load_barrier();
+  if (nidle_.load(std::memory_order_seq_cst) == 0) return;
+  if (nspinning_.load(std::memory_order_seq_cst) != 0) return;
+  int zero = 0;
+  if (!nspinning_.compare_exchange_strong(zero, 1)) return;
+  idle_lock_.lock();
+  worker* w = idle_head_;
+  if (w) {
+    idle_head_ = w->next_idle;
+    w->idle = false;
+    nidle_.fetch_sub(1);
+  }
+  idle_lock_.unlock();
+  if (!w) {
+    nspinning_.fetch_sub(1);
+    return;
+  }
+  w->woken_spinning = true;
+  w->wake_word.store(1, std::memory_order_release);
+  futex_wake(&w->wake_word, 1);
+}
+
+void scheduler::stop_spinning(worker& w) {
+  w.spinning = false;
+  // The last spinner found work: there may be more, so keep one spinning (Go's resetspinning).
+  if (nspinning_.fetch_sub(1) == 1) wake_idle_worker();
+}
+
+void scheduler::fire_timers(worker& w, timer_heap& heap, std::int64_t now) {
+  heap.fire_due(now, [&](waiter* wt) {
+    if (green_thread* g = wt->thread) push_local(w, g);
+  });
+}
+
+green_thread* scheduler::take_local(worker& w) {
+  green_thread* g = single_ ? w.runnext.load(std::memory_order_relaxed)
+                            : w.runnext.load(std::memory_order_relaxed);
+  if (g) {
+    if (single_) {
+      w.runnext.store(nullptr, std::memory_order_relaxed);
+    } else {
+      g = w.runnext.exchange(nullptr, std::memory_order_acq_rel);
+    }
+  }
+  if (g) {
+    if (++w.runnext_streak <= runnext_cap || w.local.empty()) return g;
+    push_local(w, g);  // capped: to the back, run the queue's head
+  }
+  w.runnext_streak = 0;
+  return w.local.pop();
+}
+
+green_thread* scheduler::steal(worker& w) {
+  const unsigned n = worker_count();
+  const std::int64_t now = now_ns();
+  for (int round = 0; round < steal_rounds; ++round) {
+    const unsigned start = static_cast<unsigned>(next_random(w.rng) % n);
+    for (unsigned k = 0; k < n; ++k) {
+      worker& v = *workers_[(start + k) % n];
+      if (&v == &w) continue;
+      if (stopping()) return nullptr;
+      // An idle worker also runs other workers' due timers (theirs may be busy).
+      fire_timers(w, v.timers, now);
+      if (green_thread* g = take_local(w)) return g;
+      if (green_thread* g = w.local.steal_from(v.local)) {
+        w.steals.store(w.steals.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        return g;
+      }
+      // Last round: the victim's runnext too (its owner may be stuck in a long slice).
+      if (round == steal_rounds - 1 && v.local.empty()) {
+        if (v.runnext.load(std::memory_order_relaxed)) {
+          if (green_thread* g = v.runnext.exchange(nullptr, std::memory_order_acq_rel)) return g;
+        }
+      }
+    }
+  }
+  return nullptr;
+}
+
+green_thread* scheduler::find_runnable(worker& w) {
+  for (;;) {
+    if (stopping()) return nullptr;
+    ++w.tick;
+    if (w.timers.next_deadline() != no_deadline &&
+        ((w.tick & 7) == 0 || (w.local.empty() && !w.runnext.load(std::memory_order_relaxed))))
+      fire_timers(w, w.timers, now_ns());
+    if (w.tick % global_check_interval == 0 && !global_.empty()) {
+      std::uint32_t n;
+      if (green_thread* g = global_.pop_batch(1, n)) return g;
+    }
+    if (green_thread* g = take_local(w)) return g;
+    if (!global_.empty()) {
+      std::uint32_t n;
+      const std::uint32_t want =
+          std::min<std::uint32_t>(global_.size() / worker_count() + 1, run_queue::capacity / 2);
+      if (green_thread* g = global_.pop_batch(want, n)) {
+        for (green_thread* rest = g->next; rest;) {
+          green_thread* nx = rest->next;
+          push_local(w, rest);
+          rest = nx;
+        }
+        return g;
+      }
+    }
+    if (!single_) {
+      const int busy = static_cast<int>(worker_count()) - nidle_.load();
+      if (w.spinning || 2 * nspinning_.load() < busy) {
+        if (!w.spinning) {
+          w.spinning = true;
+          nspinning_.fetch_add(1);
+        }
+        if (green_thread* g = steal(w)) return g;
+      }
+    }
+    park_worker(w);
+  }
+}
+
+bool scheduler::any_work() const noexcept {
+  if (!global_.empty()) return true;
+  for (auto& v : workers_) {
+    if (!v->local.empty() || v->runnext.load(std::memory_order_relaxed)) return true;
+  }
+  return false;
+}
+
+std::int64_t scheduler::earliest_timer() const noexcept {
+  std::int64_t t = no_deadline;
+  for (auto& v : workers_) t = std::min(t, v->timers.next_deadline());
+  return t;
+}
+
+// Takes `w` off the idle list; false if a waker already did (it counted `w` as spinning).
+bool scheduler::leave_idle(worker& w) {
+  idle_lock_.lock();
+  if (!w.idle) {
+    idle_lock_.unlock();
+    unsigned spins = 0;
+    while (w.wake_word.load(std::memory_order_acquire) == 0) spin_pause(spins);
+    w.wake_word.store(0, std::memory_order_relaxed);
+    if (w.woken_spinning) {
+      w.woken_spinning = false;
+      w.spinning = true;
+    }
+    return false;
+  }
+  worker** p = &idle_head_;
+  while (*p != &w) p = &(*p)->next_idle;
+  *p = w.next_idle;
+  w.idle = false;
+  nidle_.fetch_sub(1);
+  idle_lock_.unlock();
+  return true;
+}
+
+void scheduler::park_worker(worker& w) {
+  idle_lock_.lock();
+  if (stopping() || !global_.empty()) {
+    idle_lock_.unlock();
+    return;
+  }
+  w.wake_word.store(0, std::memory_order_relaxed);
+  w.next_idle = idle_head_;
+  idle_head_ = &w;
+  w.idle = true;
+  nidle_.fetch_add(1);
+  idle_lock_.unlock();
+  if (w.spinning) {
+    w.spinning = false;
+    nspinning_.fetch_sub(1);
+  }
+  store_load_barrier();
+  // Re-check after publishing idleness: a producer that missed us must have pushed first.
+  std::int64_t deadline = earliest_timer();
+  if (any_work() || (deadline != no_deadline && deadline <= now_ns())) {
+    leave_idle(w);
+    return;
+  }
+  while (w.wake_word.load(std::memory_order_acquire) == 0) {
+    futex_wait(&w.wake_word, 0, deadline);
+    if (deadline != no_deadline && now_ns() >= deadline) break;
+  }
+  if (w.wake_word.load(std::memory_order_acquire) == 0) {
+    if (leave_idle(w)) return;  // timer due: go fire it
+    return;
+  }
+  w.wake_word.store(0, std::memory_order_relaxed);
+  if (w.woken_spinning) {
+    w.woken_spinning = false;
+    w.spinning = true;
+  }
+}
+
+void scheduler::run_green(worker& w, green_thread* g) {
+  if (!g->ctx) {
+    stack_span s;
+    try {
+      s = w.stacks.get(g->stack_size);
+    } catch (const std::exception& e) {
+      fatal_message(g->id, e.what());
+    }
+    g->stack_base = s.base;
+    g->stack_mapped = s.size;
+    const std::size_t usable = s.size - page_size();
+    annotate_create(g->annotations, s.usable_bottom(), usable, true);
+    g->ctx = make_context(s.top(), usable, &green_entry);
+  }
+  g->running_on = &w;
+  g->budget = cfg_.coop_budget ? cfg_.coop_budget : UINT32_MAX;
+  w.current = g;
+  transfer t = switch_context(g->ctx, &w, w.sched_annotations, g->annotations);
+  g = static_cast<green_thread*>(t.data);
+  g->ctx = t.fctx;
+  w.current = nullptr;
+  switch (g->reason) {
+    case switch_reason::yield:
+      push_local(w, g);
+      break;
+    case switch_reason::park: {
+      // The green thread is fully suspended now: only from here may anyone wake it.
+      spinlock* held = g->park_lock;
+      if (g->timer.when != no_deadline) w.timers.insert(g->timer);
+      if (held) held->unlock();
+      break;
+    }
+    case switch_reason::exit:
+      finish(w, g);
+      break;
+  }
+}
+
+void scheduler::finish(worker& w, green_thread* g) noexcept {
+  annotate_destroy(g->annotations);
+  w.stacks.put(stack_span{g->stack_base, g->stack_mapped});
+  unregister_thread(g);
+  w.finished.store(w.finished.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  const std::size_t size = g->alloc_size;
+  g->~green_thread();
+  runtime_free(g, size);
+}
+
+void scheduler::worker_main(worker& w) {
+  tls_worker = &w;
+  void* bottom;
+  std::size_t size;
+  thread_stack_bounds(bottom, size);
+  annotate_create(w.sched_annotations, bottom, size, false);
+  while (green_thread* g = find_runnable(w)) {
+    if (w.spinning) stop_spinning(w);
+    run_green(w, g);
+  }
+  tls_worker = nullptr;
+}
+
+void scheduler::stop() noexcept {
+  idle_lock_.lock();
+  stopping_.store(true, std::memory_order_release);
+  worker* w = idle_head_;
+  idle_head_ = nullptr;
+  while (w) {
+    worker* nx = w->next_idle;
+    w->idle = false;
+    nidle_.fetch_sub(1);
+    w->wake_word.store(1, std::memory_order_release);
+    futex_wake(&w->wake_word, 1);
+    w = nx;
+  }
+  idle_lock_.unlock();
+}
+
+void scheduler::run_workers() {
+  scheduler* expected = nullptr;
+  if (!g_active.compare_exchange_strong(expected, this))
+    throw std::logic_error("weft::run: a runtime is already running in this process");
+  for (unsigned i = 1; i < worker_count(); ++i) {
+    worker& w = *workers_[i];
+    w.thread = std::thread([this, &w] { worker_main(w); });
+  }
+  worker_main(*workers_[0]);
+  for (unsigned i = 1; i < worker_count(); ++i) workers_[i]->thread.join();
+  unwind_remaining();
+  g_active.store(nullptr, std::memory_order_release);
+}
+
+// After main returned and the other workers stopped: every green thread still alive is resumed
+// with cancel_requested, so that its next park point throws forced_unwind and its destructors
+// run. Single-threaded, on the caller of run() acting as worker 0.
+void scheduler::unwind_remaining() {
+  worker& w0 = *workers_[0];
+  tls_worker = &w0;
+  void* bottom;
+  std::size_t size;
+  thread_stack_bounds(bottom, size);
+  annotate_create(w0.sched_annotations, bottom, size, false);
+  for (;;) {
+    std::vector<green_thread*> batch;
+    for (auto& v : workers_) {
+      if (green_thread* g = v->runnext.exchange(nullptr)) batch.push_back(g);
+      while (green_thread* g = v->local.pop()) batch.push_back(g);
+    }
+    std::uint32_t n;
+    for (green_thread* g = global_.pop_batch(UINT32_MAX, n); g;) {
+      green_thread* nx = g->next;
+      batch.push_back(g);
+      g = nx;
+    }
+    for (auto& v : workers_) {
+      v->registry_lock.lock();
+      for (green_thread* g = v->registry; g; g = g->reg_next) {
+        if (g->cancel_requested || !g->parked_on) continue;
+        if (g->parked_on->claim(wake_reason::cancelled)) batch.push_back(g);
+      }
+      v->registry_lock.unlock();
+    }
+    if (batch.empty()) break;
+    for (green_thread* g : batch) {
+      g->cancel_requested = true;
+      run_green(w0, g);
+    }
+  }
+  std::size_t left = 0;
+  for (auto& v : workers_)
+    for (green_thread* g = v->registry; g; g = g->reg_next) ++left;
+  if (left) {
+    std::fprintf(stderr,
+                 "weft: %zu green thread(s) parked again while being unwound at the end of "
+                 "weft::run (e.g. caught forced_unwind without rethrowing); they are leaked\n",
+                 left);
+  }
+  tls_worker = nullptr;
+}
+
+void scheduler::fill_stats(runtime_stats& out) const noexcept {
+  out.workers = worker_count();
+  std::uint64_t created = external_created_.load(std::memory_order_relaxed);
+  std::uint64_t finished = external_finished_.load(std::memory_order_relaxed);
+  for (auto& v : workers_) {
+    created += v->created.load(std::memory_order_relaxed);
+    finished += v->finished.load(std::memory_order_relaxed);
+    out.steals += v->steals.load(std::memory_order_relaxed);
+    out.forced_yields += v->forced_yields.load(std::memory_order_relaxed);
+  }
+  out.green_threads_created = created;
+  out.green_threads_live = created - finished;
+  out.stacks_mapped = depot_.mapped();
+  out.stacks_pooled = depot_.pooled();
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,132 @@
+// The M:N scheduler (Go's G/M/P): workers with local rings and a run-next slot, a global queue,
+// work stealing, spinning workers and futex parking. See README "Design" for the picture.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "context_switch.hpp"
+#include "global_queue.hpp"
+#include "green_thread.hpp"
+#include "run_queue.hpp"
+#include "stack_pool.hpp"
+#include "timer_heap.hpp"
+#include "weft/config.hpp"
+#include "weft/stats.hpp"
+
+namespace weft::detail {
+
+class scheduler;
+
+struct alignas(64) worker {
+  worker(scheduler& s, unsigned idx, stack_depot& depot) : sched(&s), index(idx), stacks(depot) {}
+
+  scheduler* sched;
+  unsigned index;
+  green_thread* current = nullptr;  // the green thread running on this worker, if any
+  fcontext sched_ctx = nullptr;     // the scheduler loop, while a green thread runs
+  switch_annotations sched_annotations;
+  std::uint32_t tick = 0;
+  std::uint32_t runnext_streak = 0;
+  std::uint64_t rng;
+  bool spinning = false;
+
+  run_queue local;
+  // The green thread to run next (spawned or woken by the running one). Thieves may take it, so
+  // it is atomic; in single-worker mode plain loads and stores suffice.
+  alignas(64) std::atomic<green_thread*> runnext{nullptr};
+
+  timer_heap timers;
+  stack_cache stacks;
+
+  // Parking (owner sleeps on wake_word; a waker pops it from the idle list and sets the word).
+  alignas(64) std::atomic<std::uint32_t> wake_word{0};
+  bool idle = false;           // on the idle list (under scheduler::idle_lock_)
+  bool woken_spinning = false;  // set by the waker: start as a spinning worker
+  worker* next_idle = nullptr;
+
+  // Registry of live green threads whose home this is.
+  spinlock registry_lock;
+  green_thread* registry = nullptr;
+
+  // Ids handed out in blocks so spawning touches no shared counter.
+  std::uint64_t id_next = 0, id_end = 0;
+
+  // Counters read by stats(): written by this worker only.
+  std::atomic<std::uint64_t> created{0}, finished{0}, steals{0}, forced_yields{0};
+
+  std::thread thread;
+};
+
+class scheduler {
+ public:
+  explicit scheduler(const config& cfg);
+  ~scheduler();
+
+  const config& cfg() const noexcept { return cfg_; }
+  bool single() const noexcept { return single_; }
+  unsigned worker_count() const noexcept { return static_cast<unsigned>(workers_.size()); }
+  worker& worker_at(unsigned i) noexcept { return *workers_[i]; }
+
+  // Runs the main loop on the calling thread (as worker 0) after starting the others; returns
+  // once stop() was called and every green thread is gone.
+  void run_workers();
+  void stop() noexcept;
+  bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
+
+  green_thread* create(std::size_t storage_size, const task_vtable* vt, const spawn_options& o);
+  void destroy_unstarted(green_thread* g) noexcept;
+  // Makes `g` runnable: on `w` (the calling worker, may be null) or through the global queue.
+  void make_runnable(green_thread* g, worker* w, bool run_next) noexcept;
+
+  void fill_stats(runtime_stats& out) const noexcept;
+
+  stack_depot& depot() noexcept { return depot_; }
+
+ private:
+  friend struct scheduler_access;
+  void worker_main(worker& w);
+  green_thread* find_runnable(worker& w);
+  green_thread* take_local(worker& w);
+  green_thread* steal(worker& w);
+  void push_local(worker& w, green_thread* g) noexcept;
+  void fire_timers(worker& w, timer_heap& heap, std::int64_t now);
+  void run_green(worker& w, green_thread* g);
+  void finish(worker& w, green_thread* g) noexcept;
+  void park_worker(worker& w);
+  bool leave_idle(worker& w);
+  void stop_spinning(worker& w);
+  void wake_idle_worker() noexcept;
+  bool any_work() const noexcept;
+  std::int64_t earliest_timer() const noexcept;
+  void unwind_remaining();
+  void register_thread(worker& home, green_thread* g) noexcept;
+  void unregister_thread(green_thread* g) noexcept;
+
+  config cfg_;
+  bool single_;
+  stack_depot depot_;
+  std::vector<std::unique_ptr<worker>> workers_;
+  global_queue global_;
+  alignas(64) std::atomic<int> nspinning_{0};
+  std::atomic<int> nidle_{0};
+  spinlock idle_lock_;
+  worker* idle_head_ = nullptr;
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::uint64_t> external_created_{0}, external_finished_{0};  // from OS threads
+};
+
+// The worker the calling OS thread runs (null on other threads). Not inlined: a green thread
+// that migrates must re-read it after every switch.
+worker* current_worker() noexcept;
+green_thread* current_green() noexcept;
+// The runtime that is running now, for calls from plain OS threads (null if none).
+scheduler* active_scheduler() noexcept;
+
+// Switches the calling green thread back to its worker's loop, which does what `reason` says.
+void switch_out(green_thread* g, switch_reason reason) noexcept;
+
+}  // namespace weft::detail

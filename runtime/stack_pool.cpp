@@ -1,0 +1,154 @@
+#include "stack_pool.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <fstream>
+#include <system_error>
+
+namespace weft::detail {
+namespace {
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102  // Linux 6.13: guard pages in page tables, no extra VMA
+#endif
+
+constexpr std::size_t depot_capacity = 4096;
+
+std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+
+// MADV_GUARD_INSTALL where the kernel has it; else mprotect guards, rationed so that stacks
+// cannot exhaust vm.max_map_count (each such guard splits the mapping: 2 VMAs).
+class guard_policy {
+ public:
+  guard_policy() {
+    const std::size_t pg = page_size();
+    void* p = mmap(nullptr, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED) {
+      madvise_guards_ = madvise(p, pg, MADV_GUARD_INSTALL) == 0;
+      munmap(p, 2 * pg);
+    }
+    long max_maps = 65530;
+    std::ifstream f("/proc/sys/vm/max_map_count");
+    if (f) f >> max_maps;
+    mprotect_budget_.store(max_maps / 4, std::memory_order_relaxed);
+  }
+  void install(void* base) {
+    const std::size_t pg = page_size();
+    if (madvise_guards_ && madvise(base, pg, MADV_GUARD_INSTALL) == 0) return;
+    if (mprotect_budget_.fetch_sub(1, std::memory_order_relaxed) > 0) {
+      if (mprotect(base, pg, PROT_NONE) == 0) return;
+    }
+    bool expected = false;
+    if (warned_.compare_exchange_strong(expected, true)) {
+      std::fprintf(stderr,
+                   "weft: warning: green-thread stacks are now mapped WITHOUT guard pages: this "
+                   "kernel lacks MADV_GUARD_INSTALL and the mprotect guards would exhaust "
+                   "vm.max_map_count. Raise it (sysctl -w vm.max_map_count=1048576) to keep "
+                   "overflow detection.\n");
+    }
+  }
+
+ private:
+  bool madvise_guards_ = false;
+  std::atomic<long> mprotect_budget_{0};
+  std::atomic<bool> warned_{false};
+};
+
+guard_policy& guards() {
+  static guard_policy g;
+  return g;
+}
+
+}  // namespace
+
+std::size_t page_size() noexcept {
+  static const std::size_t pg = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  return pg;
+}
+
+void* stack_span::usable_bottom() const noexcept { return static_cast<char*>(base) + page_size(); }
+
+stack_depot::stack_depot(std::size_t default_size)
+    : default_size_(round_up(default_size < 16 * 1024 ? 16 * 1024 : default_size, page_size()) +
+                    page_size()) {}
+
+stack_depot::~stack_depot() {
+  for (void* p : free_) unmap(stack_span{p, default_size_});
+}
+
+stack_span stack_depot::map(std::size_t size) {
+  const std::size_t bytes = size == 0 ? default_size_ : round_up(size, page_size()) + page_size();
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (p == MAP_FAILED) {
+    throw std::system_error(errno, std::generic_category(),
+                            "weft: cannot map a green-thread stack of " + std::to_string(bytes) +
+                                " bytes");
+  }
+  madvise(p, bytes, MADV_NOHUGEPAGE);  // a huge page would commit 2 MiB per stack
+  guards().install(p);
+  mapped_.fetch_add(1, std::memory_order_relaxed);
+  return stack_span{p, bytes};
+}
+
+void stack_depot::unmap(stack_span s) noexcept {
+  munmap(s.base, s.size);
+  mapped_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+std::size_t stack_depot::take(stack_span* out, std::size_t n) noexcept {
+  lock_.lock();
+  std::size_t got = 0;
+  while (got < n && !free_.empty()) {
+    out[got++] = stack_span{free_.back(), default_size_};
+    free_.pop_back();
+  }
+  lock_.unlock();
+  return got;
+}
+
+void stack_depot::give(const stack_span* in, std::size_t n) noexcept {
+  std::size_t i = 0;
+  lock_.lock();
+  for (; i < n && free_.size() < depot_capacity; ++i) free_.push_back(in[i].base);
+  lock_.unlock();
+  for (; i < n; ++i) {
+    note_pooled(-1);
+    unmap(in[i]);
+  }
+}
+
+stack_cache::~stack_cache() {
+  depot_.give(items_, count_);
+  count_ = 0;
+}
+
+stack_span stack_cache::get(std::size_t size) {
+  if (size != 0 && round_up(size, page_size()) + page_size() != depot_.default_size())
+    return depot_.map(size);
+  if (count_ == 0) count_ = depot_.take(items_, capacity / 2);
+  if (count_ == 0) {
+    stack_span s = depot_.map(0);
+    return s;
+  }
+  depot_.note_pooled(-1);
+  return items_[--count_];
+}
+
+void stack_cache::put(stack_span s) noexcept {
+  if (s.size != depot_.default_size()) {
+    depot_.unmap(s);
+    return;
+  }
+  depot_.note_pooled(1);
+  if (count_ == capacity) {
+    depot_.give(items_ + capacity / 2, capacity / 2);
+    count_ = capacity / 2;
+  }
+  items_[count_++] = s;
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,69 @@
+// Green-thread stacks: virtual reservations committed lazily by the kernel, with a guard page at
+// the low end, recycled through a per-worker cache and a global depot.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "weft/detail/spinlock.hpp"
+
+namespace weft::detail {
+
+struct stack_span {
+  void* base = nullptr;    // lowest address of the mapping; the guard page is [base, base+page)
+  std::size_t size = 0;    // whole mapping, guard included
+  void* usable_bottom() const noexcept;  // base + guard
+  void* top() const noexcept { return static_cast<char*>(base) + size; }
+};
+
+// Maps and unmaps stacks; holds the global depot of the default size. Thread-safe.
+class stack_depot {
+ public:
+  explicit stack_depot(std::size_t default_size);
+  ~stack_depot();
+  stack_depot(const stack_depot&) = delete;
+  stack_depot& operator=(const stack_depot&) = delete;
+
+  std::size_t default_size() const noexcept { return default_size_; }
+  // Throws std::system_error (ENOMEM and friends) when the kernel will not map it.
+  stack_span map(std::size_t size);
+  void unmap(stack_span s) noexcept;
+  // Takes up to `n` pooled default-size stacks into `out`; returns how many.
+  std::size_t take(stack_span* out, std::size_t n) noexcept;
+  // Gives back `n` default-size stacks; beyond the depot's cap they are unmapped.
+  void give(const stack_span* in, std::size_t n) noexcept;
+
+  std::uint64_t mapped() const noexcept { return mapped_.load(std::memory_order_relaxed); }
+  std::uint64_t pooled() const noexcept { return pooled_.load(std::memory_order_relaxed); }
+  void note_pooled(std::int64_t delta) noexcept {
+    pooled_.fetch_add(static_cast<std::uint64_t>(delta), std::memory_order_relaxed);
+  }
+
+ private:
+  std::size_t default_size_;
+  spinlock lock_;
+  std::vector<void*> free_;
+  std::atomic<std::uint64_t> mapped_{0};
+  std::atomic<std::uint64_t> pooled_{0};
+};
+
+// A worker's private cache in front of the depot: no lock on the hot path.
+class stack_cache {
+ public:
+  static constexpr std::size_t capacity = 64;
+  explicit stack_cache(stack_depot& depot) : depot_(depot) {}
+  ~stack_cache();
+  stack_span get(std::size_t size);  // size 0: the default
+  void put(stack_span s) noexcept;
+
+ private:
+  stack_depot& depot_;
+  stack_span items_[capacity];
+  std::size_t count_ = 0;
+};
+
+std::size_t page_size() noexcept;
+
+}  // namespace weft::detail
