@@ -1,0 +1,231 @@
+// Yield interleaving, work stealing, sleeps, shutdown with parked green threads.
+#include <algorithm>
+#include <atomic>
+#include <functional>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "test_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using weft_test::workers;
+
+class scheduler : public workers {};
+WEFT_WORKER_COUNTS(scheduler);
+
+TEST_P(scheduler, yields_interleave) {
+  // Two green threads that yield after each step must alternate on one worker; on several they
+  // may run in parallel, but neither can finish all its steps before the other starts.
+  std::vector<int> order;
+  std::mutex m;
+  weft::run(
+      [&] {
+        weft::wait_group wg;
+        wg.add(2);
+        for (int id = 0; id < 2; ++id) {
+          weft::go([&, id] {
+            for (int i = 0; i < 100; ++i) {
+              {
+                std::lock_guard lk(m);
+                order.push_back(id);
+              }
+              weft::yield();
+            }
+            wg.done();
+          });
+        }
+        wg.wait();
+      },
+      cfg());
+  ASSERT_EQ(order.size(), 200u);
+  int switches = 0;
+  for (std::size_t i = 1; i < order.size(); ++i) switches += order[i] != order[i - 1];
+  if (GetParam() == 1) {
+    EXPECT_EQ(switches, 199);  // strict alternation
+  } else {
+    EXPECT_GT(switches, 10);
+  }
+}
+
+TEST_P(scheduler, queued_work_on_a_busy_worker_is_stolen) {
+  if (GetParam() == 1) GTEST_SKIP() << "stealing needs two workers";
+  // One green thread spawns 64 green threads (they queue on its worker) and then keeps the worker
+  // busy without yielding until all of them have run: only other workers can run them.
+  std::atomic<int> ran{0};
+  weft::run(
+      [&] {
+        auto busy = weft::spawn([&] {
+          for (int i = 0; i < 64; ++i) weft::go([&] { ran.fetch_add(1); });
+          const auto give_up = std::chrono::steady_clock::now() + 20s;
+          while (ran.load() < 64 && std::chrono::steady_clock::now() < give_up) {
+          }
+        });
+        busy.join();
+      },
+      cfg());
+  EXPECT_EQ(ran.load(), 64);
+  EXPECT_GT(weft::stats().steals, 0u);
+}
+
+TEST_P(scheduler, sleeps_never_wake_early) {
+  weft::run(
+      [] {
+        std::vector<weft::join_handle<void>> hs;
+        for (int i = 0; i < 200; ++i) {
+          hs.push_back(weft::spawn([i] {
+            const auto d = std::chrono::microseconds(100 * (i % 20));
+            const auto t0 = std::chrono::steady_clock::now();
+            weft::sleep_for(d);
+            EXPECT_GE(std::chrono::steady_clock::now() - t0, d);
+            const auto until = std::chrono::steady_clock::now() + 300us;
+            weft::sleep_until(until);
+            EXPECT_GE(std::chrono::steady_clock::now(), until);
+          }));
+        }
+        for (auto& h : hs) h.join();
+        // system_clock deadlines work too
+        const auto sys = std::chrono::system_clock::now() + 2ms;
+        weft::sleep_until(sys);
+        EXPECT_GE(std::chrono::system_clock::now(), sys);
+      },
+      cfg());
+}
+
+TEST_P(scheduler, sleeping_green_threads_hold_no_worker) {
+  // 1000 green threads sleeping 50 ms at once finish in far less than 1000 * 50 ms.
+  const auto t0 = std::chrono::steady_clock::now();
+  weft::run(
+      [] {
+        weft::wait_group wg;
+        wg.add(1000);
+        for (int i = 0; i < 1000; ++i)
+          weft::go([&] {
+            weft::sleep_for(50ms);
+            wg.done();
+          });
+        wg.wait();
+      },
+      cfg());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+}
+
+struct counted {
+  static inline std::atomic<int> alive{0};
+  counted() { alive.fetch_add(1); }
+  counted(const counted&) { alive.fetch_add(1); }
+  ~counted() { alive.fetch_sub(1); }
+};
+
+TEST_P(scheduler, run_unwinds_parked_green_threads) {
+  counted::alive = 0;
+  std::atomic<int> unwound{0};
+  std::atomic<int> started{0};
+  weft::run(
+      [&] {
+        auto never = std::make_shared<weft::wait_group>(1);
+        auto m = std::make_shared<weft::mutex>();
+        m->lock();
+        for (int i = 0; i < 100; ++i) {
+          weft::go([&, never, c = counted{}] {
+            struct on_exit {
+              std::atomic<int>& n;
+              ~on_exit() { n.fetch_add(1); }
+            } guard{unwound};
+            started.fetch_add(1);
+            counted local;
+            never->wait();  // never released
+          });
+          weft::go([&, m, c = counted{}] {
+            struct on_exit {
+              std::atomic<int>& n;
+              ~on_exit() { n.fetch_add(1); }
+            } guard{unwound};
+            started.fetch_add(1);
+            std::lock_guard lk(*m);  // never available
+          });
+          weft::go([&, c = counted{}] {
+            struct on_exit {
+              std::atomic<int>& n;
+              ~on_exit() { n.fetch_add(1); }
+            } guard{unwound};
+            started.fetch_add(1);
+            weft::sleep_for(1h);
+          });
+          weft::go([&, c = counted{}] {  // runnable, yields forever
+            struct on_exit {
+              std::atomic<int>& n;
+              ~on_exit() { n.fetch_add(1); }
+            } guard{unwound};
+            started.fetch_add(1);
+            for (;;) weft::yield();
+          });
+        }
+        while (started.load() < 400) weft::sleep_for(1ms);
+        // Spawned just before main returns: never started, still destroyed.
+        for (int i = 0; i < 100; ++i) weft::go([c = counted{}] {});
+      },
+      cfg());
+  EXPECT_EQ(unwound.load(), 400);
+  EXPECT_EQ(counted::alive.load(), 0);
+  EXPECT_EQ(weft::stats().green_threads_live, 0u);
+}
+
+TEST_P(scheduler, many_runs_in_one_process) {
+  for (int r = 0; r < 20; ++r) {
+    std::atomic<int> n{0};
+    weft::run(
+        [&] {
+          weft::wait_group wg;
+          wg.add(50);
+          for (int i = 0; i < 50; ++i)
+            weft::go([&] {
+              weft::yield();
+              n.fetch_add(1);
+              wg.done();
+            });
+          wg.wait();
+        },
+        cfg());
+    ASSERT_EQ(n.load(), 50);
+  }
+}
+
+TEST_P(scheduler, green_thread_ids_are_unique) {
+  weft::run(
+      [] {
+        EXPECT_TRUE(weft::in_green_thread());
+        std::vector<weft::join_handle<std::uint64_t>> hs;
+        for (int i = 0; i < 1000; ++i) hs.push_back(weft::spawn([] { return weft::this_green_thread_id(); }));
+        std::vector<std::uint64_t> ids;
+        for (auto& h : hs) ids.push_back(h.join());
+        std::sort(ids.begin(), ids.end());
+        EXPECT_EQ(std::adjacent_find(ids.begin(), ids.end()), ids.end());
+        EXPECT_NE(ids.front(), 0u);
+      },
+      cfg());
+  EXPECT_FALSE(weft::in_green_thread());
+  EXPECT_EQ(weft::this_green_thread_id(), 0u);
+}
+
+TEST_P(scheduler, custom_stack_size_allows_deep_recursion) {
+  weft::run(
+      [] {
+        auto deep = weft::spawn(weft::spawn_options{.stack_size = 16 << 20}, [] {
+          std::function<int(int)> rec = [&](int n) {
+            volatile char pad[1024];
+            pad[0] = static_cast<char>(n);
+            return n == 0 ? pad[0] : rec(n - 1) + 1;
+          };
+          return rec(5000);  // ~5 MB of frames: far beyond the default stack
+        });
+        EXPECT_EQ(deep.join(), 5000);
+      },
+      cfg());
+}
+
+}  // namespace
