@@ -26,6 +26,9 @@
 #endif
 #if WEFT_TSAN
 #include <sanitizer/tsan_interface.h>
+
+#include <mutex>
+#include <vector>
 #endif
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
@@ -52,12 +55,64 @@ struct switch_annotations {
 #endif
 #if WEFT_TSAN
   void* tsan_fiber = nullptr;
-  bool owns_tsan_fiber = false;
+  unsigned tsan_fiber_uses = 0;  // non-zero: a pooled fiber this green thread owns
 #endif
 #if WEFT_VALGRIND
   unsigned valgrind_id = 0;
 #endif
 };
+
+#if WEFT_TSAN
+// TSan's fiber creation clears ~800 KiB of shadow state, which would make a TSan build spend
+// minutes creating 100K short green threads. Finished fibers are kept for the next green
+// threads instead. A reused fiber carries its predecessor's happens-before edges, which can only
+// hide a race between two green threads that ran one after the other on it, never invent one.
+// A green thread leaves for good from inside its entry function, so each use leaves a few
+// frames on the fiber's shadow call stack: a fiber is retired after `max_uses` to keep that
+// stack far below TSan's limit.
+class tsan_fiber_pool {
+ public:
+  struct fiber {
+    void* handle = nullptr;
+    unsigned uses = 0;
+  };
+  static fiber acquire() noexcept {
+    {
+      std::lock_guard lk(mutex());
+      auto& f = spare();
+      if (!f.empty()) {
+        fiber out = f.back();
+        f.pop_back();
+        ++out.uses;
+        return out;
+      }
+    }
+    return {__tsan_create_fiber(0), 1};
+  }
+  static void release(fiber f) noexcept {
+    if (f.uses < max_uses) {
+      std::lock_guard lk(mutex());
+      auto& spares = spare();
+      if (spares.size() < 1024) {
+        spares.push_back(f);
+        return;
+      }
+    }
+    __tsan_destroy_fiber(f.handle);
+  }
+
+ private:
+  static constexpr unsigned max_uses = 200;
+  static std::mutex& mutex() {
+    static std::mutex m;
+    return m;
+  }
+  static std::vector<fiber>& spare() {
+    static std::vector<fiber> v;
+    return v;
+  }
+};
+#endif
 
 // Called once for each side: a green thread's stack [bottom, bottom+size) or a worker thread.
 inline void annotate_create(switch_annotations& a, void* bottom, std::size_t size,
@@ -69,8 +124,9 @@ inline void annotate_create(switch_annotations& a, void* bottom, std::size_t siz
 #endif
 #if WEFT_TSAN
   if (is_green) {
-    a.tsan_fiber = __tsan_create_fiber(0);
-    a.owns_tsan_fiber = true;
+    auto f = tsan_fiber_pool::acquire();
+    a.tsan_fiber = f.handle;
+    a.tsan_fiber_uses = f.uses;
   } else {
     a.tsan_fiber = __tsan_get_current_fiber();
   }
@@ -86,8 +142,9 @@ inline void annotate_create(switch_annotations& a, void* bottom, std::size_t siz
 inline void annotate_destroy(switch_annotations& a) noexcept {
   (void)a;
 #if WEFT_TSAN
-  if (a.owns_tsan_fiber) __tsan_destroy_fiber(a.tsan_fiber);
+  if (a.tsan_fiber_uses) tsan_fiber_pool::release({a.tsan_fiber, a.tsan_fiber_uses});
   a.tsan_fiber = nullptr;
+  a.tsan_fiber_uses = 0;
 #endif
 #if WEFT_VALGRIND
   if (a.valgrind_id) VALGRIND_STACK_DEREGISTER(a.valgrind_id);

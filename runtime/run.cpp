@@ -5,6 +5,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "allocator.hpp"
 #include "scheduler.hpp"
 #include "weft/runtime.hpp"
 #include "weft/stats.hpp"
@@ -81,6 +82,8 @@ std::uint64_t this_green_thread_id() noexcept {
   detail::green_thread* g = detail::current_green();
   return g ? g->id : 0;
 }
+
+const char* runtime_allocator() noexcept { return detail::runtime_allocator_name(); }
 
 runtime_stats stats() noexcept {
   runtime_stats out;

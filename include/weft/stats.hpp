@@ -18,4 +18,9 @@ struct runtime_stats {
 // A snapshot; cheap enough to call often. Zeroes when no runtime ever ran.
 runtime_stats stats() noexcept;
 
+// Where the runtime's own objects (green-thread records, queue nodes, channel buffers) come
+// from: "jemalloc" (a private copy; the program's malloc is untouched) or "libc" (sanitizer
+// builds, or WEFT_ALLOCATOR=libc in the environment, read once per process).
+const char* runtime_allocator() noexcept;
+
 }  // namespace weft

@@ -1,0 +1,36 @@
+// Shared by the micro benchmarks: run a measured body inside a fresh weft runtime.
+#pragma once
+
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdint>
+#include <weft/weft.hpp>
+
+namespace weft_bench {
+
+// Runs `body(ops)` on the main green thread of a runtime with `workers` workers, once per
+// benchmark iteration, and times only the body (runtime start-up and shutdown excluded).
+// Reports "ns_per_op", the figure the Go peers print for the same shape.
+template <class Body>
+void run_timed(benchmark::State& state, unsigned workers, std::int64_t ops, Body body) {
+  weft::config cfg;
+  cfg.workers = workers;
+  for (auto _ : state) {
+    double seconds = 0;
+    weft::run(
+        [&] {
+          auto t0 = std::chrono::steady_clock::now();
+          body(ops);
+          seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        },
+        cfg);
+    state.SetIterationTime(seconds);
+  }
+  state.counters["ns_per_op"] = benchmark::Counter(
+      static_cast<double>(ops) * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert |
+                                           benchmark::Counter::kIsIterationInvariant);
+  state.counters["workers"] = workers;
+}
+
+}  // namespace weft_bench

@@ -1,0 +1,96 @@
+// Micro benchmarks of the runtime core; bench/peers/go/micro runs the same shapes in Go.
+//   spawn_complete  1M detached green threads started and finished (ns per green thread)
+//   yield           two green threads yielding to each other (ns per yield)
+//   wakeup          two green threads handing a baton through mutex + condition_variable
+//                   (ns per round trip: two parks, two wake-ups)
+//   fib             fork-join fib(35), a green thread per call above 20 (ns per whole fib)
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+
+#include "bench_support.hpp"
+
+namespace {
+
+using weft_bench::run_timed;
+
+void spawn_complete(benchmark::State& state) {
+  run_timed(state, static_cast<unsigned>(state.range(0)), 1'000'000, [](std::int64_t n) {
+    weft::wait_group wg;
+    wg.add(n);
+    for (std::int64_t i = 0; i < n; ++i) weft::go([&wg] { wg.done(); });
+    wg.wait();
+  });
+}
+
+void yield(benchmark::State& state) {
+  constexpr std::int64_t per_thread = 5'000'000;
+  run_timed(state, static_cast<unsigned>(state.range(0)), 2 * per_thread, [](std::int64_t) {
+    weft::wait_group wg;
+    wg.add(2);
+    for (int t = 0; t < 2; ++t) {
+      weft::go([&wg] {
+        for (std::int64_t i = 0; i < per_thread; ++i) weft::yield();
+        wg.done();
+      });
+    }
+    wg.wait();
+  });
+}
+
+void wakeup(benchmark::State& state) {
+  run_timed(state, static_cast<unsigned>(state.range(0)), 500'000, [](std::int64_t rounds) {
+    weft::mutex m;
+    weft::condition_variable cv;
+    std::int64_t turn = 0;  // even: ping's turn, odd: pong's
+    weft::wait_group wg;
+    wg.add(2);
+    for (int side = 0; side < 2; ++side) {
+      weft::go([&, side] {
+        std::unique_lock lock(m);
+        for (std::int64_t i = 0; i < rounds; ++i) {
+          cv.wait(lock, [&] { return turn % 2 == side; });
+          ++turn;
+          cv.notify_one();
+        }
+        wg.done();
+      });
+    }
+    wg.wait();
+  });
+}
+
+std::int64_t serial_fib(int n) { return n < 2 ? n : serial_fib(n - 1) + serial_fib(n - 2); }
+
+std::int64_t fork_join_fib(int n) {
+  if (n <= 20) return serial_fib(n);
+  auto left = weft::spawn([n] { return fork_join_fib(n - 1); });
+  std::int64_t right = fork_join_fib(n - 2);
+  return left.join() + right;
+}
+
+void fib(benchmark::State& state) {
+  run_timed(state, static_cast<unsigned>(state.range(0)), 1, [](std::int64_t) {
+    if (fork_join_fib(35) != 9227465) std::abort();
+  });
+}
+
+void per_workers(benchmark::internal::Benchmark* b) {
+  // One run per repetition: tools/bench.sh asks for several repetitions and takes medians.
+  b->ArgName("workers")->Arg(1)->Arg(2)->UseManualTime()->Iterations(1);
+  b->Unit(benchmark::kMillisecond);
+}
+
+BENCHMARK(spawn_complete)->Apply(per_workers);
+BENCHMARK(yield)->Apply(per_workers);
+BENCHMARK(wakeup)->Apply(per_workers);
+BENCHMARK(fib)->Apply(per_workers);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  benchmark::AddCustomContext("weft_allocator", weft::runtime_allocator());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+}

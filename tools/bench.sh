@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The main command: builds Release, runs weft's micro benchmarks and the Go peers of the same
+# shapes in turn, and prints medians side by side with ratios. Raw results go to bench/results/.
+#   tools/bench.sh [--runs N]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$root/tools/deps.sh"
+weft_install_deps "${WEFT_BUILD_PACKAGES[@]}" golang-go python3
+
+runs=5
+while (($#)); do
+  case "$1" in
+    --runs) runs="$2"; shift 2 ;;
+    *) echo "usage: tools/bench.sh [--runs N]" >&2; exit 2 ;;
+  esac
+done
+
+build="$root/build-bench"
+results="$root/bench/results"
+mkdir -p "$results"
+echo "==== building (Release) ===="
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_TESTS=OFF >/dev/null
+cmake --build "$build" -j "$(nproc)"
+(cd "$root/bench/peers/go" && GOFLAGS=-mod=mod GOCACHE="$build/go-cache" go build -o "$build/go_micro" ./micro)
+
+bench_args=(--benchmark_repetitions="$runs" --benchmark_format=json)
+echo "==== weft micro benchmarks (jemalloc for runtime objects) ===="
+"$build/bench/micro_runtime" "${bench_args[@]}" --benchmark_out="$results/weft_micro.json" \
+  --benchmark_out_format=json >/dev/null
+echo "==== weft spawn with glibc malloc for runtime objects ===="
+WEFT_ALLOCATOR=libc "$build/bench/micro_runtime" "${bench_args[@]}" \
+  --benchmark_filter=spawn_complete --benchmark_out="$results/weft_micro_libc.json" \
+  --benchmark_out_format=json >/dev/null
+: >"$results/go_micro.txt"
+for workers in 1 2; do
+  echo "==== Go peer, GOMAXPROCS=$workers ===="
+  "$build/go_micro" -workers "$workers" -runs "$runs" | tee -a "$results/go_micro.txt"
+done
+python3 "$root/tools/bench_report.py" "$results" | tee "$results/latest.md"

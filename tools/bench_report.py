@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Prints weft's micro benchmark medians next to the Go peer's, with ratios (markdown table)."""
+import json
+import pathlib
+import re
+import statistics
+import sys
+from collections import defaultdict
+
+
+def weft_runs(path):
+    """{(shape, workers): [ns_per_op, ...]} from a google-benchmark JSON file."""
+    runs = defaultdict(list)
+    data = json.loads(path.read_text())
+    for b in data["benchmarks"]:
+        if b.get("run_type") != "iteration":
+            continue
+        shape, arg = b["run_name"].split("/")[:2]
+        runs[(shape, int(arg.split(":")[1]))].append(b["ns_per_op"] * 1e9)
+    return runs, data["context"]
+
+
+def go_runs(path):
+    runs = defaultdict(list)
+    for line in path.read_text().splitlines():
+        m = re.match(r"(\w+) workers=(\d+) ns_per_op=([\d.]+)", line)
+        if m:
+            runs[(m[1], int(m[2]))].append(float(m[3]))
+    return runs
+
+
+def fmt(ns):
+    return f"{ns / 1e6:,.1f} ms" if ns >= 1e6 else f"{ns:,.1f} ns"
+
+
+def spread(values):
+    return f"{min(values) / statistics.median(values) * 100 - 100:+.0f}%/{max(values) / statistics.median(values) * 100 - 100:+.0f}%"
+
+
+def main():
+    results = pathlib.Path(sys.argv[1])
+    weft, context = weft_runs(results / "weft_micro.json")
+    libc, _ = weft_runs(results / "weft_micro_libc.json")
+    go = go_runs(results / "go_micro.txt")
+    print(f"\n## weft vs Go 1.19 — micro benchmarks ({context.get('num_cpus')} CPUs, "
+          f"medians of {max(len(v) for v in weft.values())} runs, spread min/max)\n")
+    print("| shape | workers | weft | spread | Go | spread | Go / weft |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for key in sorted(weft, key=lambda k: (["spawn_complete", "yield", "wakeup", "fib"].index(k[0]), k[1])):
+        w = statistics.median(weft[key])
+        row = f"| {key[0]} | {key[1]} | {fmt(w)} | {spread(weft[key])} |"
+        if key in go:
+            g = statistics.median(go[key])
+            row += f" {fmt(g)} | {spread(go[key])} | {g / w:.1f}× |"
+        else:
+            row += " — | — | — |"
+        print(row)
+    print("\nspawn_complete per green thread, runtime objects from jemalloc vs glibc malloc:\n")
+    print("| workers | jemalloc | glibc | glibc / jemalloc |")
+    print("| --- | --- | --- | --- |")
+    for key in sorted(libc):
+        j, m = statistics.median(weft[key]), statistics.median(libc[key])
+        print(f"| {key[1]} | {fmt(j)} | {fmt(m)} | {m / j:.2f}× |")
+
+
+if __name__ == "__main__":
+    main()
