@@ -60,7 +60,9 @@ void wakeup(benchmark::State& state) {
   });
 }
 
-std::int64_t serial_fib(int n) { return n < 2 ? n : serial_fib(n - 1) + serial_fib(n - 2); }
+std::int64_t serial_fib(int n) {
+  return n < 2 ? n : serial_fib(n - 1) + serial_fib(n - 2);
+}
 
 std::int64_t fork_join_fib(int n) {
   if (n <= 20) return serial_fib(n);

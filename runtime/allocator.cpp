@@ -33,7 +33,9 @@ bool jemalloc_chosen() noexcept {
 
 }  // namespace
 
-const char* runtime_allocator_name() noexcept { return jemalloc_chosen() ? "jemalloc" : "libc"; }
+const char* runtime_allocator_name() noexcept {
+  return jemalloc_chosen() ? "jemalloc" : "libc";
+}
 
 void* runtime_alloc(std::size_t size) {
   void* p;

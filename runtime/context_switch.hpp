@@ -133,8 +133,8 @@ inline void annotate_create(switch_annotations& a, void* bottom, std::size_t siz
 #endif
 #if WEFT_VALGRIND
   if (is_green)
-    a.valgrind_id = VALGRIND_STACK_REGISTER(static_cast<char*>(bottom),
-                                            static_cast<char*>(bottom) + size);
+    a.valgrind_id =
+        VALGRIND_STACK_REGISTER(static_cast<char*>(bottom), static_cast<char*>(bottom) + size);
 #endif
 }
 

@@ -1,9 +1,9 @@
 #include "fatal.hpp"
 
+#include <cxxabi.h>
 #include <cstdio>
 #include <cstdlib>
 #include <typeinfo>
-#include <cxxabi.h>
 
 namespace weft::detail {
 

@@ -18,7 +18,10 @@ class global_queue {
   void push_chain(green_thread* first, green_thread* last, std::uint32_t n) noexcept {
     last->next = nullptr;
     lock_.lock();
-    if (tail_) tail_->next = first; else head_ = first;
+    if (tail_)
+      tail_->next = first;
+    else
+      head_ = first;
     tail_ = last;
     size_.store(size_.load(std::memory_order_relaxed) + n, std::memory_order_release);
     lock_.unlock();

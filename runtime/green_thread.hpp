@@ -19,12 +19,12 @@ class scheduler;
 enum class switch_reason : std::uint8_t { yield, park, exit };
 
 struct green_thread {
-  fcontext ctx = nullptr;       // saved context while not running; null before the first run
+  fcontext ctx = nullptr;        // saved context while not running; null before the first run
   green_thread* next = nullptr;  // run-queue link
   worker* running_on = nullptr;  // the worker currently running it (valid while running)
   scheduler* sched = nullptr;
 
-  // Registry of live green threads (for shutdown and dumps), per home worker.
+  // Registry of started green threads (for shutdown and dumps), per worker that first ran it.
   worker* home = nullptr;
   green_thread* reg_prev = nullptr;
   green_thread* reg_next = nullptr;

@@ -28,7 +28,10 @@ void spin_pause(unsigned& spins) noexcept {
 void waiter_list::push_back(waiter& w) noexcept {
   w.next = nullptr;
   w.prev = tail_;
-  if (tail_) tail_->next = &w; else head_ = &w;
+  if (tail_)
+    tail_->next = &w;
+  else
+    head_ = &w;
   tail_ = &w;
   w.linked = true;
 }
@@ -41,8 +44,14 @@ waiter* waiter_list::pop_front() noexcept {
 
 void waiter_list::remove(waiter& w) noexcept {
   if (!w.linked) return;
-  if (w.prev) w.prev->next = w.next; else head_ = w.next;
-  if (w.next) w.next->prev = w.prev; else tail_ = w.prev;
+  if (w.prev)
+    w.prev->next = w.next;
+  else
+    head_ = w.next;
+  if (w.next)
+    w.next->prev = w.prev;
+  else
+    tail_ = w.prev;
   w.prev = w.next = nullptr;
   w.linked = false;
 }
@@ -95,7 +104,9 @@ bool spinning_may_help() noexcept {
   return !g || !g->sched->single();
 }
 
-void throw_forced_unwind() { throw forced_unwind{}; }
+void throw_forced_unwind() {
+  throw forced_unwind{};
+}
 
 namespace {
 
@@ -154,7 +165,7 @@ void yield_now() {
     return;
   }
   if (must_unwind(g)) throw_forced_unwind();
-  switch_out(g, switch_reason::yield);
+  if (!g->sched->yield_to_next(*g->running_on, g)) switch_out(g, switch_reason::yield);
 }
 
 void coop_point() {

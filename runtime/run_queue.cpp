@@ -10,7 +10,8 @@ green_thread* run_queue::take_half(std::uint32_t& n) noexcept {
   n = (t - h) / 2;
   if (n == 0 || t - h < capacity) return nullptr;
   green_thread* batch[capacity / 2];
-  for (std::uint32_t i = 0; i < n; ++i) batch[i] = slots_[(h + i) % capacity].load(std::memory_order_relaxed);
+  for (std::uint32_t i = 0; i < n; ++i)
+    batch[i] = slots_[(h + i) % capacity].load(std::memory_order_relaxed);
   if (!head_.compare_exchange_strong(h, h + n, std::memory_order_acq_rel)) return nullptr;
   for (std::uint32_t i = 0; i + 1 < n; ++i) batch[i]->next = batch[i + 1];
   batch[n - 1]->next = nullptr;

@@ -38,6 +38,15 @@ class run_queue {
     }
   }
 
+  // Owner only, and only when no thief can exist (one worker): no CAS needed.
+  green_thread* pop_unshared() noexcept {
+    const std::uint32_t h = head_.load(std::memory_order_relaxed);
+    if (tail_.load(std::memory_order_relaxed) == h) return nullptr;
+    green_thread* g = slots_[h % capacity].load(std::memory_order_relaxed);
+    head_.store(h + 1, std::memory_order_relaxed);
+    return g;
+  }
+
   // Called by the owner of `this` (the thief): moves half of `victim`'s queue here and returns
   // one of them to run now (null if nothing was there).
   green_thread* steal_from(run_queue& victim) noexcept;

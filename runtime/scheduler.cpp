@@ -24,6 +24,7 @@ constexpr std::uint64_t id_block = 1024;
 constexpr std::uint32_t global_check_interval = 61;
 constexpr std::uint32_t runnext_cap = 3;
 constexpr int steal_rounds = 4;
+constexpr std::int64_t runnext_steal_delay_ns = 3000;
 
 std::uint64_t next_random(std::uint64_t& s) noexcept {  // xorshift64*
   s ^= s >> 12;
@@ -55,8 +56,8 @@ void thread_stack_bounds(void*& bottom, std::size_t& size) noexcept {
 
 // The first frame of every green thread.
 void green_entry(transfer t) noexcept {
-  worker* w = static_cast<worker*>(t.data);
-  w->sched_ctx = t.fctx;
+  worker* w = current_worker();
+  w->sched->resumed(t);
   green_thread* g = w->current;
   annotate_entered(g->annotations);
   if (!g->cancel_requested) {
@@ -88,14 +89,60 @@ __attribute__((noinline)) green_thread* current_green() noexcept {
   return w ? w->current : nullptr;
 }
 
-scheduler* active_scheduler() noexcept { return g_active.load(std::memory_order_acquire); }
+scheduler* active_scheduler() noexcept {
+  return g_active.load(std::memory_order_acquire);
+}
 
 void switch_out(green_thread* g, switch_reason reason) noexcept {
   g->reason = reason;
   worker* w = g->running_on;
   transfer t = switch_context(w->sched_ctx, g, g->annotations, w->sched_annotations);
-  worker* now_on = static_cast<worker*>(t.data);
-  now_on->sched_ctx = t.fctx;
+  g->sched->resumed(t);
+}
+
+// What a switch passes: the scheduler loop passes its worker; a green thread handing over
+// directly passes itself with the low bit set, because its context is saved only by the jump
+// and the green thread switched to must store it (and only then queue it, so that no other
+// worker can resume a stale context).
+namespace {
+constexpr std::uintptr_t handoff_tag = 1;
+}
+
+[[gnu::always_inline]] inline void scheduler::resumed(transfer t) noexcept {
+  const auto bits = reinterpret_cast<std::uintptr_t>(t.data);
+  if (bits & handoff_tag) {
+    auto* from = reinterpret_cast<green_thread*>(bits & ~handoff_tag);
+    from->ctx = t.fctx;
+    push_local(*from->running_on, from);
+  } else {
+    static_cast<worker*>(t.data)->sched_ctx = t.fctx;
+  }
+}
+
+bool scheduler::yield_to_next(worker& w, green_thread* g) noexcept {
+  // Every 61st tick goes through the loop, which also notices shutdown.
+  if ((w.tick + 1) % global_check_interval == 0 || w.timers.next_deadline() != no_deadline)
+    return false;
+  green_thread* next = take_local(w);
+  if (!next) return false;
+  ++w.tick;
+  if (!next->ctx) {
+    try {
+      prepare_first_run(w, next);
+    } catch (const std::exception&) {
+      push_local(w, next);  // no stack for it now: the loop will report why
+      return false;
+    }
+  }
+  next->running_on = &w;
+  w.slices.store(w.slices.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  next->budget = cfg_.coop_budget ? cfg_.coop_budget : UINT32_MAX;
+  w.current = next;
+  g->reason = switch_reason::yield;
+  void* note = reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(g) | handoff_tag);
+  transfer t = switch_context(next->ctx, note, g->annotations, next->annotations);
+  resumed(t);
+  return true;
 }
 
 scheduler::scheduler(const config& cfg) : cfg_(cfg), depot_(cfg.stack_size) {
@@ -128,7 +175,10 @@ void scheduler::register_thread(worker& home, green_thread* g) noexcept {
 void scheduler::unregister_thread(green_thread* g) noexcept {
   worker& home = *g->home;
   home.registry_lock.lock();
-  if (g->reg_prev) g->reg_prev->reg_next = g->reg_next; else home.registry = g->reg_next;
+  if (g->reg_prev)
+    g->reg_prev->reg_next = g->reg_next;
+  else
+    home.registry = g->reg_next;
   if (g->reg_next) g->reg_next->reg_prev = g->reg_prev;
   home.registry_lock.unlock();
 }
@@ -137,7 +187,6 @@ green_thread* scheduler::create(std::size_t storage_size, const task_vtable* vt,
                                 const spawn_options& o) {
   worker* w = current_worker();
   const bool on_worker = w && w->sched == this;
-  worker& home = on_worker ? *w : *workers_[0];
   const std::size_t total = green_thread::storage_offset() + storage_size;
   void* mem = runtime_alloc(total);
   green_thread* g = ::new (mem) green_thread;
@@ -156,19 +205,17 @@ green_thread* scheduler::create(std::size_t storage_size, const task_vtable* vt,
     g->id = g_next_id.fetch_add(1, std::memory_order_relaxed);
     external_created_.fetch_add(1, std::memory_order_relaxed);
   }
-  register_thread(home, g);
   return g;
 }
 
 void scheduler::destroy_unstarted(green_thread* g) noexcept {
-  unregister_thread(g);
   external_finished_.fetch_add(1, std::memory_order_relaxed);
   const std::size_t size = g->alloc_size;
   g->~green_thread();
   runtime_free(g, size);
 }
 
-void scheduler::push_local(worker& w, green_thread* g) noexcept {
+[[gnu::always_inline]] inline void scheduler::push_local(worker& w, green_thread* g) noexcept {
   while (!w.local.push(g)) {
     // Full: move the older half and `g` to the global queue in one lock (Go's runqputslow).
     std::uint32_t n = 0;
@@ -254,9 +301,8 @@ void scheduler::fire_timers(worker& w, timer_heap& heap, std::int64_t now) {
   });
 }
 
-green_thread* scheduler::take_local(worker& w) {
-  green_thread* g = single_ ? w.runnext.load(std::memory_order_relaxed)
-                            : w.runnext.load(std::memory_order_relaxed);
+[[gnu::always_inline]] inline green_thread* scheduler::take_local(worker& w) {
+  green_thread* g = w.runnext.load(std::memory_order_relaxed);
   if (g) {
     if (single_) {
       w.runnext.store(nullptr, std::memory_order_relaxed);
@@ -269,7 +315,7 @@ green_thread* scheduler::take_local(worker& w) {
     push_local(w, g);  // capped: to the back, run the queue's head
   }
   w.runnext_streak = 0;
-  return w.local.pop();
+  return single_ ? w.local.pop_unshared() : w.local.pop();
 }
 
 green_thread* scheduler::steal(worker& w) {
@@ -288,9 +334,15 @@ green_thread* scheduler::steal(worker& w) {
         w.steals.store(w.steals.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         return g;
       }
-      // Last round: the victim's runnext too (its owner may be stuck in a long slice).
-      if (round == steal_rounds - 1 && v.local.empty()) {
-        if (v.runnext.load(std::memory_order_relaxed)) {
+      // Last round: the victim's runnext too, but only if its owner is stuck in one slice
+      // (Go's stealRunNextG): a busy owner is about to run it, and taking it would only move
+      // a hot green thread to a cold cache.
+      if (round == steal_rounds - 1 && v.local.empty() &&
+          v.runnext.load(std::memory_order_relaxed)) {
+        const std::uint32_t slices = v.slices.load(std::memory_order_relaxed);
+        const std::int64_t until = now_ns() + runnext_steal_delay_ns;
+        for (unsigned spins = 0; now_ns() < until;) spin_pause(spins);
+        if (v.slices.load(std::memory_order_relaxed) == slices) {
           if (green_thread* g = v.runnext.exchange(nullptr, std::memory_order_acq_rel)) return g;
         }
       }
@@ -413,21 +465,31 @@ void scheduler::park_worker(worker& w) {
   }
 }
 
+// Gives a green thread that has never run its stack and first context. Throws
+// std::system_error when no stack can be mapped.
+void scheduler::prepare_first_run(worker& w, green_thread* g) {
+  stack_span s = w.stacks.get(g->stack_size);
+  g->stack_base = s.base;
+  g->stack_mapped = s.size;
+  const std::size_t usable = s.size - page_size();
+  annotate_create(g->annotations, s.usable_bottom(), usable, true);
+  g->ctx = make_context(s.top(), usable, &green_entry);
+  // Registered where it first runs, not where it was spawned: a green thread usually finishes
+  // on that worker too, so the registry lock stays local. Until then it sits in a run queue,
+  // where shutdown finds it anyway.
+  register_thread(w, g);
+}
+
 void scheduler::run_green(worker& w, green_thread* g) {
   if (!g->ctx) {
-    stack_span s;
     try {
-      s = w.stacks.get(g->stack_size);
+      prepare_first_run(w, g);
     } catch (const std::exception& e) {
       fatal_message(g->id, e.what());
     }
-    g->stack_base = s.base;
-    g->stack_mapped = s.size;
-    const std::size_t usable = s.size - page_size();
-    annotate_create(g->annotations, s.usable_bottom(), usable, true);
-    g->ctx = make_context(s.top(), usable, &green_entry);
   }
   g->running_on = &w;
+  w.slices.store(w.slices.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   g->budget = cfg_.coop_budget ? cfg_.coop_budget : UINT32_MAX;
   w.current = g;
   transfer t = switch_context(g->ctx, &w, w.sched_annotations, g->annotations);
@@ -566,6 +628,7 @@ void scheduler::fill_stats(runtime_stats& out) const noexcept {
   out.green_threads_live = created - finished;
   out.stacks_mapped = depot_.mapped();
   out.stacks_pooled = depot_.pooled();
+  for (auto& v : workers_) out.stacks_pooled += v->stacks.pooled();
 }
 
 }  // namespace weft::detail

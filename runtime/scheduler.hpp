@@ -30,6 +30,7 @@ struct alignas(64) worker {
   fcontext sched_ctx = nullptr;     // the scheduler loop, while a green thread runs
   switch_annotations sched_annotations;
   std::uint32_t tick = 0;
+  std::atomic<std::uint32_t> slices{0};  // green threads run so far; thieves read it
   std::uint32_t runnext_streak = 0;
   std::uint64_t rng;
   bool spinning = false;
@@ -44,11 +45,11 @@ struct alignas(64) worker {
 
   // Parking (owner sleeps on wake_word; a waker pops it from the idle list and sets the word).
   alignas(64) std::atomic<std::uint32_t> wake_word{0};
-  bool idle = false;           // on the idle list (under scheduler::idle_lock_)
+  bool idle = false;            // on the idle list (under scheduler::idle_lock_)
   bool woken_spinning = false;  // set by the waker: start as a spinning worker
   worker* next_idle = nullptr;
 
-  // Registry of live green threads whose home this is.
+  // Registry of started, unfinished green threads that first ran on this worker.
   spinlock registry_lock;
   green_thread* registry = nullptr;
 
@@ -84,6 +85,13 @@ class scheduler {
 
   void fill_stats(runtime_stats& out) const noexcept;
 
+  // yield's fast path: switches from `g` straight to the next green thread queued on `w`,
+  // without a trip through the scheduler loop. False when the loop has something to do first
+  // (timers, the global queue's turn, shutdown) or nothing else is queued.
+  bool yield_to_next(worker& w, green_thread* g) noexcept;
+  // Run by every green thread right after it is switched to, with what the switcher passed.
+  void resumed(transfer t) noexcept;
+
   stack_depot& depot() noexcept { return depot_; }
 
  private:
@@ -95,6 +103,7 @@ class scheduler {
   void push_local(worker& w, green_thread* g) noexcept;
   void fire_timers(worker& w, timer_heap& heap, std::int64_t now);
   void run_green(worker& w, green_thread* g);
+  void prepare_first_run(worker& w, green_thread* g);
   void finish(worker& w, green_thread* g) noexcept;
   void park_worker(worker& w);
   bool leave_idle(worker& w);

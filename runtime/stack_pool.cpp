@@ -17,7 +17,9 @@ namespace {
 
 constexpr std::size_t depot_capacity = 4096;
 
-std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+std::size_t round_up(std::size_t n, std::size_t to) {
+  return (n + to - 1) / to * to;
+}
 
 // MADV_GUARD_INSTALL where the kernel has it; else mprotect guards, rationed so that stacks
 // cannot exhaust vm.max_map_count (each such guard splits the mapping: 2 VMAs).
@@ -69,7 +71,9 @@ std::size_t page_size() noexcept {
   return pg;
 }
 
-void* stack_span::usable_bottom() const noexcept { return static_cast<char*>(base) + page_size(); }
+void* stack_span::usable_bottom() const noexcept {
+  return static_cast<char*>(base) + page_size();
+}
 
 stack_depot::stack_depot(std::size_t default_size)
     : default_size_(round_up(default_size < 16 * 1024 ? 16 * 1024 : default_size, page_size()) +
@@ -84,9 +88,9 @@ stack_span stack_depot::map(std::size_t size) {
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (p == MAP_FAILED) {
-    throw std::system_error(errno, std::generic_category(),
-                            "weft: cannot map a green-thread stack of " + std::to_string(bytes) +
-                                " bytes");
+    throw std::system_error(
+        errno, std::generic_category(),
+        "weft: cannot map a green-thread stack of " + std::to_string(bytes) + " bytes");
   }
   madvise(p, bytes, MADV_NOHUGEPAGE);  // a huge page would commit 2 MiB per stack
   guards().install(p);
@@ -106,6 +110,7 @@ std::size_t stack_depot::take(stack_span* out, std::size_t n) noexcept {
     out[got++] = stack_span{free_.back(), default_size_};
     free_.pop_back();
   }
+  pooled_.store(free_.size(), std::memory_order_relaxed);
   lock_.unlock();
   return got;
 }
@@ -114,28 +119,23 @@ void stack_depot::give(const stack_span* in, std::size_t n) noexcept {
   std::size_t i = 0;
   lock_.lock();
   for (; i < n && free_.size() < depot_capacity; ++i) free_.push_back(in[i].base);
+  pooled_.store(free_.size(), std::memory_order_relaxed);
   lock_.unlock();
-  for (; i < n; ++i) {
-    note_pooled(-1);
-    unmap(in[i]);
-  }
+  for (; i < n; ++i) unmap(in[i]);
 }
 
 stack_cache::~stack_cache() {
   depot_.give(items_, count_);
-  count_ = 0;
+  set_count(0);
 }
 
 stack_span stack_cache::get(std::size_t size) {
   if (size != 0 && round_up(size, page_size()) + page_size() != depot_.default_size())
     return depot_.map(size);
-  if (count_ == 0) count_ = depot_.take(items_, capacity / 2);
-  if (count_ == 0) {
-    stack_span s = depot_.map(0);
-    return s;
-  }
-  depot_.note_pooled(-1);
-  return items_[--count_];
+  if (count_ == 0) set_count(depot_.take(items_, capacity / 2));
+  if (count_ == 0) return depot_.map(0);
+  set_count(count_ - 1);
+  return items_[count_];
 }
 
 void stack_cache::put(stack_span s) noexcept {
@@ -143,12 +143,12 @@ void stack_cache::put(stack_span s) noexcept {
     depot_.unmap(s);
     return;
   }
-  depot_.note_pooled(1);
   if (count_ == capacity) {
     depot_.give(items_ + capacity / 2, capacity / 2);
-    count_ = capacity / 2;
+    set_count(capacity / 2);
   }
-  items_[count_++] = s;
+  items_[count_] = s;
+  set_count(count_ + 1);
 }
 
 }  // namespace weft::detail

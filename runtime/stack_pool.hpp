@@ -12,8 +12,8 @@
 namespace weft::detail {
 
 struct stack_span {
-  void* base = nullptr;    // lowest address of the mapping; the guard page is [base, base+page)
-  std::size_t size = 0;    // whole mapping, guard included
+  void* base = nullptr;  // lowest address of the mapping; the guard page is [base, base+page)
+  std::size_t size = 0;  // whole mapping, guard included
   void* usable_bottom() const noexcept;  // base + guard
   void* top() const noexcept { return static_cast<char*>(base) + size; }
 };
@@ -37,16 +37,13 @@ class stack_depot {
 
   std::uint64_t mapped() const noexcept { return mapped_.load(std::memory_order_relaxed); }
   std::uint64_t pooled() const noexcept { return pooled_.load(std::memory_order_relaxed); }
-  void note_pooled(std::int64_t delta) noexcept {
-    pooled_.fetch_add(static_cast<std::uint64_t>(delta), std::memory_order_relaxed);
-  }
 
  private:
   std::size_t default_size_;
   spinlock lock_;
   std::vector<void*> free_;
   std::atomic<std::uint64_t> mapped_{0};
-  std::atomic<std::uint64_t> pooled_{0};
+  std::atomic<std::uint64_t> pooled_{0};  // free_.size(), readable without the lock
 };
 
 // A worker's private cache in front of the depot: no lock on the hot path.
@@ -57,11 +54,19 @@ class stack_cache {
   ~stack_cache();
   stack_span get(std::size_t size);  // size 0: the default
   void put(stack_span s) noexcept;
+  // Readable from any thread (stats); only the owning worker changes it.
+  std::size_t pooled() const noexcept { return pooled_.load(std::memory_order_relaxed); }
 
  private:
+  void set_count(std::size_t n) noexcept {
+    count_ = n;
+    pooled_.store(n, std::memory_order_relaxed);
+  }
+
   stack_depot& depot_;
   stack_span items_[capacity];
   std::size_t count_ = 0;
+  std::atomic<std::size_t> pooled_{0};
 };
 
 std::size_t page_size() noexcept;

@@ -15,8 +15,8 @@ class timer_heap;
 
 struct timer_node {
   std::int64_t when = no_deadline;
-  waiter* target = nullptr;     // claimed with `timed_out` when the timer fires
-  timer_heap* heap = nullptr;   // where it is queued; null when not queued
+  waiter* target = nullptr;    // claimed with `timed_out` when the timer fires
+  timer_heap* heap = nullptr;  // where it is queued; null when not queued
   std::int32_t index = -1;
 };
 

@@ -1,8 +1,8 @@
 // Yield interleaving, work stealing, sleeps, shutdown with parked green threads.
 #include <algorithm>
 #include <atomic>
-#include <functional>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -219,7 +219,8 @@ TEST_P(scheduler, green_thread_ids_are_unique) {
       [] {
         EXPECT_TRUE(weft::in_green_thread());
         std::vector<weft::join_handle<std::uint64_t>> hs;
-        for (int i = 0; i < 1000; ++i) hs.push_back(weft::spawn([] { return weft::this_green_thread_id(); }));
+        for (int i = 0; i < 1000; ++i)
+          hs.push_back(weft::spawn([] { return weft::this_green_thread_id(); }));
         std::vector<std::uint64_t> ids;
         for (auto& h : hs) ids.push_back(h.join());
         std::sort(ids.begin(), ids.end());

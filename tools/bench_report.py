@@ -16,7 +16,7 @@ def weft_runs(path):
         if b.get("run_type") != "iteration":
             continue
         shape, arg = b["run_name"].split("/")[:2]
-        runs[(shape, int(arg.split(":")[1]))].append(b["ns_per_op"] * 1e9)
+        runs[(shape, int(arg.split(":")[1]))].append(b["ns_per_op"])
     return runs, data["context"]
 
 

@@ -73,7 +73,7 @@ class condition_variable {
     } guard{lock};
     return park_enqueued(w, deadline);
   }
-  void enqueue(detail::waiter& w);                           // takes lock_, links w
+  void enqueue(detail::waiter& w);                               // takes lock_, links w
   bool park_enqueued(detail::waiter& w, std::int64_t deadline);  // releases lock_ once parked
 
   detail::spinlock lock_;

@@ -52,7 +52,8 @@ void go(const spawn_options& opts, F&& f) {
 
 // Starts a green thread whose result (value or exception) is collected by join().
 template <class F>
-auto spawn(const spawn_options& opts, F&& f) -> join_handle<std::invoke_result_t<std::decay_t<F>&>> {
+auto spawn(const spawn_options& opts, F&& f)
+    -> join_handle<std::invoke_result_t<std::decay_t<F>&>> {
   using R = std::invoke_result_t<std::decay_t<F>&>;
   auto* st = detail::join_state<R>::create();
   auto body = [st, fn = std::forward<F>(f)]() mutable {
@@ -90,7 +91,9 @@ auto spawn(F&& f) {
 
 // Lets other runnable green threads run; the caller goes to the back of its worker's queue.
 // On a plain OS thread: std::this_thread::yield().
-inline void yield() { detail::yield_now(); }
+inline void yield() {
+  detail::yield_now();
+}
 
 // Parks the calling green thread (or blocks the OS thread) until `tp`; never wakes earlier.
 template <class Clock, class Dur>
@@ -99,9 +102,8 @@ void sleep_until(const std::chrono::time_point<Clock, Dur>& tp) {
     detail::sleep_until_ns(detail::to_deadline(tp));
   } else {
     auto rel = tp - Clock::now();
-    detail::sleep_until_ns(
-        detail::to_deadline(detail::clock::now() +
-                            std::chrono::ceil<detail::clock::duration>(rel)));
+    detail::sleep_until_ns(detail::to_deadline(detail::clock::now() +
+                                               std::chrono::ceil<detail::clock::duration>(rel)));
   }
 }
 template <class Rep, class Period>
