@@ -215,7 +215,7 @@ void scheduler::destroy_unstarted(green_thread* g) noexcept {
   runtime_free(g, size);
 }
 
-[[gnu::always_inline]] inline void scheduler::push_local(worker& w, green_thread* g) noexcept {
+void scheduler::push_local(worker& w, green_thread* g) noexcept {
   while (!w.local.push(g)) {
     // Full: move the older half and `g` to the global queue in one lock (Go's runqputslow).
     std::uint32_t n = 0;
@@ -301,7 +301,7 @@ void scheduler::fire_timers(worker& w, timer_heap& heap, std::int64_t now) {
   });
 }
 
-[[gnu::always_inline]] inline green_thread* scheduler::take_local(worker& w) {
+green_thread* scheduler::take_local(worker& w) {
   green_thread* g = w.runnext.load(std::memory_order_relaxed);
   if (g) {
     if (single_) {
