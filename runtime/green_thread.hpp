@@ -43,7 +43,8 @@ struct green_thread {
 
   // A park in progress: released only once the switch away is complete.
   waiter* parked_on = nullptr;
-  spinlock* park_lock = nullptr;
+  spinlock* const* park_locks = nullptr;
+  std::uint32_t park_lock_count = 0;
   timer_node timer;
 
   switch_annotations annotations;

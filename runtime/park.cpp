@@ -62,41 +62,45 @@ green_thread* wake_claimed(waiter& w) noexcept {
   return nullptr;
 }
 
-green_thread* waiter_list::wake_one(wake_reason why, bool& woke) noexcept {
+waiter* waiter_list::claim_one() noexcept {
   while (waiter* w = pop_front()) {
-    if (w->claim(why)) {
-      woke = true;
-      return wake_claimed(*w);
+    if (w->claim_pending()) {
+      w->next = nullptr;
+      return w;
     }
   }
-  woke = false;
   return nullptr;
 }
 
-green_thread* waiter_list::wake_all(wake_reason why) noexcept {
-  green_thread* chain = nullptr;
+waiter* waiter_list::claim_all() noexcept {
+  waiter* chain = nullptr;
   while (waiter* w = pop_front()) {
-    if (!w->claim(why)) continue;
-    if (green_thread* g = wake_claimed(*w)) {
-      g->next = chain;
-      chain = g;
-    }
+    if (!w->claim_pending()) continue;  // its timer or shutdown got there first
+    w->next = chain;
+    chain = w;
   }
   return chain;
+}
+
+void release_claimed(waiter* chain, wake_reason why) noexcept {
+  while (chain) {
+    // Read everything first: once completed, an OS-thread waiter may return and its frame die.
+    waiter* next = chain->next;
+    green_thread* g = chain->thread;
+    chain->complete(why);
+    if (g) {
+      ready(g);
+    } else {
+      futex_wake(&chain->state, 1);
+    }
+    chain = next;
+  }
 }
 
 void ready(green_thread* g) noexcept {
   if (!g) return;
   worker* w = current_worker();
   g->sched->make_runnable(g, w, w && w->current != nullptr);
-}
-
-void ready_chain(green_thread* chain) noexcept {
-  while (chain) {
-    green_thread* next = chain->next;
-    ready(chain);
-    chain = next;
-  }
 }
 
 bool spinning_may_help() noexcept {
@@ -117,34 +121,38 @@ bool must_unwind(green_thread* g) noexcept {
   return true;
 }
 
-wake_reason park_os_thread(waiter& w, spinlock* held, std::int64_t deadline) {
-  if (held) held->unlock();
+wake_reason park_os_thread(waiter& w, spinlock* const* held, std::uint32_t held_count,
+                           std::int64_t deadline) {
+  for (std::uint32_t i = 0; i < held_count; ++i) held[i]->unlock();
   for (;;) {
     const std::uint32_t s = w.state.load(std::memory_order_acquire);
-    if (s != 0) return static_cast<wake_reason>(s);
-    if (deadline != no_deadline && now_ns() >= deadline) {
+    if (s != 0 && s != waiter::claiming) return static_cast<wake_reason>(s);
+    if (s == 0 && deadline != no_deadline && now_ns() >= deadline) {
       if (w.claim(wake_reason::timed_out)) return wake_reason::timed_out;
       continue;
     }
-    futex_wait(&w.state, 0, deadline);
+    // A pending claim completes within a few instructions: wait on the value seen.
+    futex_wait(&w.state, s, s == 0 ? deadline : no_deadline);
   }
 }
 
 }  // namespace
 
-wake_reason park(waiter& w, spinlock* held, std::int64_t deadline) {
+wake_reason park_multi(waiter& w, spinlock* const* held, std::uint32_t held_count,
+                       std::int64_t deadline) {
   green_thread* g = current_green();
-  if (!g) return park_os_thread(w, held, deadline);
+  if (!g) return park_os_thread(w, held, held_count, deadline);
   if (must_unwind(g) || (deadline != no_deadline && deadline <= now_ns())) {
     // Nobody can claim w while we hold `held` (or, without a lock, nobody knows of it yet).
     const wake_reason why = g->unwinding ? wake_reason::cancelled : wake_reason::timed_out;
     w.claim(why);
-    if (held) held->unlock();
+    for (std::uint32_t i = 0; i < held_count; ++i) held[i]->unlock();
     return w.reason();
   }
   w.thread = g;
   g->parked_on = &w;
-  g->park_lock = held;
+  g->park_locks = held;
+  g->park_lock_count = held_count;
   g->timer.when = deadline;
   g->timer.target = &w;
   switch_out(g, switch_reason::park);
@@ -156,6 +164,10 @@ wake_reason park(waiter& w, spinlock* held, std::int64_t deadline) {
   const wake_reason why = w.reason();
   if (why == wake_reason::cancelled) g->unwinding = true;
   return why;
+}
+
+wake_reason park(waiter& w, spinlock* held, std::int64_t deadline) {
+  return held ? park_multi(w, &held, 1, deadline) : park_multi(w, nullptr, 0, deadline);
 }
 
 void yield_now() {
@@ -186,9 +198,9 @@ void sleep_until_ns(std::int64_t deadline) {
 void event::set() noexcept {
   lock_.lock();
   set_.store(true, std::memory_order_release);
-  green_thread* chain = waiters_.wake_all(wake_reason::notified);
+  waiter* chain = waiters_.claim_all();
   lock_.unlock();
-  ready_chain(chain);
+  release_claimed(chain, wake_reason::notified);
 }
 
 void event::wait() {

@@ -502,9 +502,11 @@ void scheduler::run_green(worker& w, green_thread* g) {
       break;
     case switch_reason::park: {
       // The green thread is fully suspended now: only from here may anyone wake it.
-      spinlock* held = g->park_lock;
+      // The lock array lives on g's stack, and g may run again as soon as the first lock is
+      // released: copy the pointers out first.
+      w.unlock_scratch.assign(g->park_locks, g->park_locks + g->park_lock_count);
       if (g->timer.when != no_deadline) w.timers.insert(g->timer);
-      if (held) held->unlock();
+      for (spinlock* held : w.unlock_scratch) held->unlock();
       break;
     }
     case switch_reason::exit:

@@ -59,6 +59,8 @@ struct alignas(64) worker {
   // Counters read by stats(): written by this worker only.
   std::atomic<std::uint64_t> created{0}, finished{0}, steals{0}, forced_yields{0};
 
+  std::vector<spinlock*> unlock_scratch;  // park's locks, copied before they are released
+
   std::thread thread;
 };
 

@@ -1,4 +1,5 @@
 // wait_group, mutex and condition_variable on top of the waiter protocol.
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -11,31 +12,59 @@ namespace weft {
 using detail::wake_reason;
 
 void wait_group::add(std::int64_t n) {
-  const std::int64_t before = count_.fetch_add(n, std::memory_order_acq_rel);
-  const std::int64_t after = before + n;
-  if (after < 0) {
-    count_.fetch_sub(n, std::memory_order_acq_rel);
-    throw std::logic_error("weft::wait_group: negative counter (done() called more than add())");
+  if (n > INT32_MAX || n < -static_cast<std::int64_t>(INT32_MAX))
+    throw std::logic_error("weft::wait_group: add of more than 2^31 - 1 at once");
+  const std::uint64_t delta = static_cast<std::uint64_t>(n) << 32;
+  std::uint64_t s = state_.fetch_add(delta, std::memory_order_acq_rel) + delta;
+  const std::int64_t counter = static_cast<std::int32_t>(s >> 32);
+  const std::int64_t before = counter - n;
+  if (counter < 0 || (n > 0 && counter < before)) {
+    state_.fetch_sub(delta, std::memory_order_acq_rel);
+    throw std::logic_error(
+        counter < 0 ? "weft::wait_group: negative counter (done() called more than add())"
+                    : "weft::wait_group: counter overflow");
   }
-  if (after != 0 || n == 0) return;
-  lock_.lock();
-  detail::green_thread* chain = waiters_.wake_all(wake_reason::notified);
-  lock_.unlock();
-  detail::ready_chain(chain);
+  auto waiting = static_cast<std::uint32_t>(s);
+  if (counter != 0 || waiting == 0 || n == 0) return;
+  // We released the counter with `waiting` registered waiters: reset and wake exactly them.
+  // A waiter may have registered but not queued itself yet: keep collecting until all have.
+  state_.store(0, std::memory_order_release);
+  while (waiting) {
+    detail::waiter* chain = nullptr;
+    lock_.lock();
+    while (detail::waiter* w = waiters_.pop_front()) {
+      --waiting;
+      if (!w->claim_pending()) continue;  // shutdown is unwinding it
+      w->next = chain;
+      chain = w;
+    }
+    waiting -= std::min(waiting, departed_);  // left (shutdown) before we could pop them
+    departed_ = 0;
+    lock_.unlock();
+    detail::release_claimed(chain, wake_reason::notified);
+    if (waiting) {
+      unsigned spins = 0;
+      detail::spin_pause(spins);
+    }
+  }
 }
 
 void wait_group::wait() {
-  if (count_.load(std::memory_order_acquire) == 0) return;
+  std::uint64_t s = state_.load(std::memory_order_acquire);
+  for (;;) {
+    if ((s >> 32) == 0) return;
+    if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel)) break;
+  }
   detail::waiter w;
   lock_.lock();
-  if (count_.load(std::memory_order_acquire) == 0) {
-    lock_.unlock();
-    return;
-  }
   waiters_.push_back(w);
   if (detail::park(w, &lock_) == wake_reason::notified) return;
+  // Shutdown: take ourselves out (and off the count a releaser would wait for) and unwind.
   lock_.lock();
-  waiters_.remove(w);
+  if (w.linked) {
+    waiters_.remove(w);
+    ++departed_;
+  }
   lock_.unlock();
   detail::throw_forced_unwind();
 }
@@ -84,28 +113,26 @@ void mutex::unlock() {
   if (!(expected & locked_bit))
     throw std::logic_error("weft::mutex::unlock: the mutex is not locked");
   lock_.lock();
-  bool woke = false;
-  detail::green_thread* g = waiters_.wake_one(wake_reason::notified, woke);
+  detail::waiter* next_owner = waiters_.claim_one();
   // With a successor the lock stays held (ownership passes to it); else it is free.
-  state_.store(woke ? (waiters_.empty() ? locked_bit : locked_bit | waiters_bit) : 0,
+  state_.store(next_owner ? (waiters_.empty() ? locked_bit : locked_bit | waiters_bit) : 0,
                std::memory_order_release);
   lock_.unlock();
-  detail::ready(g);
+  detail::release_claimed(next_owner, wake_reason::notified);
 }
 
 void condition_variable::notify_one() noexcept {
   lock_.lock();
-  bool woke = false;
-  detail::green_thread* g = waiters_.wake_one(wake_reason::notified, woke);
+  detail::waiter* w = waiters_.claim_one();
   lock_.unlock();
-  detail::ready(g);
+  detail::release_claimed(w, wake_reason::notified);
 }
 
 void condition_variable::notify_all() noexcept {
   lock_.lock();
-  detail::green_thread* chain = waiters_.wake_all(wake_reason::notified);
+  detail::waiter* chain = waiters_.claim_all();
   lock_.unlock();
-  detail::ready_chain(chain);
+  detail::release_claimed(chain, wake_reason::notified);
 }
 
 void condition_variable::enqueue(detail::waiter& w) {

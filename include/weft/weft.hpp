@@ -1,10 +1,12 @@
 // weft: Go-style green threads for C++20. Include this one header.
 #pragma once
 
+#include "weft/chan.hpp"
 #include "weft/condition_variable.hpp"
 #include "weft/config.hpp"
 #include "weft/join_handle.hpp"
 #include "weft/mutex.hpp"
 #include "weft/runtime.hpp"
+#include "weft/select.hpp"
 #include "weft/stats.hpp"
 #include "weft/wait_group.hpp"

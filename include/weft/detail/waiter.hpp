@@ -39,19 +39,32 @@ struct waiter {
     return state.compare_exchange_strong(expected, static_cast<std::uint32_t>(why),
                                          std::memory_order_acq_rel);
   }
+  // Two-phase claim for a hand-off (a channel moving a value into the waiter's slot): wins like
+  // claim() but the waiter does not wake, not even an OS thread, until complete() publishes the
+  // reason, so it never sees a half-written slot.
+  static constexpr std::uint32_t claiming = 0x100;
+  bool claim_pending() noexcept {
+    std::uint32_t expected = 0;
+    return state.compare_exchange_strong(expected, claiming, std::memory_order_acq_rel);
+  }
+  void complete(wake_reason why) noexcept {
+    state.store(static_cast<std::uint32_t>(why), std::memory_order_release);
+  }
   wake_reason reason() const noexcept {
     return static_cast<wake_reason>(state.load(std::memory_order_acquire));
   }
 };
 
-// Wakes a waiter just claimed under its list's lock. An OS thread is woken at once; a green
-// thread is returned, to be passed to ready() after the lock is released (it cannot run, so its
-// waiter stays valid, until then).
+// Wakes a waiter claimed with claim(): an OS thread at once; a green thread is returned, to be
+// passed to ready() after the lock is released (it cannot run, so its waiter stays valid).
 green_thread* wake_claimed(waiter& w) noexcept;
 // Makes a green thread runnable (null: nothing). On a worker it runs next.
 void ready(green_thread* g) noexcept;
-// Readies a chain returned by waiter_list::wake_all.
-void ready_chain(green_thread* chain) noexcept;
+// Completes waiters claimed with claim_pending() (a chain linked by `next`, as claim_all and
+// claim_one return) and wakes them. Call it after releasing the lock of the object they waited
+// on: a woken waiter may return and destroy that object at once (a wait_group on its stack),
+// so nothing may touch the object after this starts.
+void release_claimed(waiter* chain, wake_reason why) noexcept;
 
 // FIFO of waiters, protected by the owner's spinlock.
 class waiter_list {
@@ -60,11 +73,10 @@ class waiter_list {
   void push_back(waiter& w) noexcept;
   waiter* pop_front() noexcept;
   void remove(waiter& w) noexcept;  // no-op if not linked
-  // Pops until one waiter is claimed for `why` and wakes it (see wake_claimed). `woke` tells
-  // whether anyone was; the result is the green thread to ready() after unlocking.
-  green_thread* wake_one(wake_reason why, bool& woke) noexcept;
-  // Claims and wakes every waiter; returns the chain of green threads to ready_chain().
-  green_thread* wake_all(wake_reason why) noexcept;
+  // Pops until one waiter is claimed (claim_pending); null if none. Pass it to release_claimed.
+  waiter* claim_one() noexcept;
+  // Claims every waiter; returns them chained by `next` for release_claimed.
+  waiter* claim_all() noexcept;
 
  private:
   waiter* head_ = nullptr;
@@ -77,6 +89,9 @@ class waiter_list {
 // woke; after `timed_out` or `cancelled` the caller unlinks `w` itself (under its lock), and after
 // `cancelled` calls throw_forced_unwind().
 wake_reason park(waiter& w, spinlock* held, std::int64_t deadline = no_deadline);
+// The same, releasing several locks (a select holds one per channel).
+wake_reason park_multi(waiter& w, spinlock* const* held, std::uint32_t held_count,
+                       std::int64_t deadline = no_deadline);
 
 // Thrown out of a park point to unwind a green thread when weft::run ends. Not derived from
 // std::exception on purpose: `catch (const std::exception&)` must not swallow it; code that

@@ -1,0 +1,109 @@
+// The type-erased parts of channels: waiter queues, hand-off, close, parking.
+#include <algorithm>
+
+#include "weft/detail/chan_core.hpp"
+
+namespace weft::detail {
+
+void node_queue::push_back(chan_node& n) noexcept {
+  n.prev = tail_;
+  n.next = nullptr;
+  if (tail_) {
+    tail_->next = &n;
+  } else {
+    head_ = &n;
+  }
+  tail_ = &n;
+  n.linked = true;
+}
+
+void node_queue::push_front(chan_node& n) noexcept {
+  n.prev = nullptr;
+  n.next = head_;
+  if (head_) {
+    head_->prev = &n;
+  } else {
+    tail_ = &n;
+  }
+  head_ = &n;
+  n.linked = true;
+}
+
+void node_queue::remove(chan_node& n) noexcept {
+  if (!n.linked) return;
+  if (n.prev) {
+    n.prev->next = n.next;
+  } else {
+    head_ = n.next;
+  }
+  if (n.next) {
+    n.next->prev = n.prev;
+  } else {
+    tail_ = n.prev;
+  }
+  n.prev = n.next = nullptr;
+  n.linked = false;
+}
+
+chan_node* node_queue::claim_front() noexcept {
+  while (chan_node* n = head_) {
+    remove(*n);
+    // A select's other case (or its timeout, or shutdown) may have won already: skip it.
+    if (n->w->claim_pending()) return n;
+  }
+  return nullptr;
+}
+
+green_thread* finish_node(chan_node& n, chan_result r) noexcept {
+  waiter& w = *n.w;
+  // Read before complete(): an OS-thread waiter may return (and its frame die) right after.
+  green_thread* g = w.thread;
+  n.result = r;
+  w.payload = &n;  // which node won, for a select
+  w.complete(wake_reason::notified);
+  if (g) return g;
+  return wake_claimed(w);
+}
+
+chan_result park_on(chan_core& c, chan_node& n, node_queue& q) {
+  const wake_reason why = park(*n.w, &c.lock);
+  if (why == wake_reason::notified) return n.result;
+  // Shutdown: nobody claimed the node, so it is still queued; take it out before unwinding.
+  c.lock.lock();
+  q.remove(n);
+  c.lock.unlock();
+  throw_forced_unwind();
+}
+
+chan_node* chan_core::close_locked() {
+  if (closed) throw channel_closed("weft: close of closed channel");
+  closed = true;
+  chan_node* chain = nullptr;
+  for (node_queue* q : {&recvq, &sendq}) {
+    while (chan_node* n = q->claim_front()) {
+      n->result = chan_result::closed;
+      n->w->payload = n;
+      n->next = chain;
+      chain = n;
+    }
+  }
+  return chain;
+}
+
+void release_nodes(chan_node* chain) noexcept {
+  while (chain) {
+    chan_node* next = chain->next;  // read first: the node dies once its owner wakes
+    waiter* w = chain->w;
+    w->next = nullptr;
+    release_claimed(w, wake_reason::notified);
+    chain = next;
+  }
+}
+
+void block_forever() {
+  waiter w;
+  park(w, nullptr);  // only shutdown (or, on an OS thread, nothing) ends this
+  throw_forced_unwind();
+}
+
+}  // namespace weft::detail

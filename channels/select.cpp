@@ -1,0 +1,148 @@
+// select (Go's selectgo): poll the cases in random order with every channel locked (in address
+// order, so two selects cannot deadlock); if none is ready, queue one node per case, all sharing
+// one waiter, and park; the first party to claim that waiter decides which case won.
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "weft/detail/chan_core.hpp"
+
+namespace weft::detail {
+namespace {
+
+std::uint64_t next_random() noexcept {
+  thread_local std::uint64_t s = reinterpret_cast<std::uintptr_t>(&s) * 0x9E3779B97F4A7C15ULL | 1;
+  s ^= s >> 12;
+  s ^= s << 25;
+  s ^= s >> 27;
+  return s * 2685821657736338717ULL;
+}
+
+// Small arrays on the stack for the usual handful of cases; the heap beyond that.
+template <class T, std::size_t N>
+class small_array {
+ public:
+  explicit small_array(std::size_t n) : data_(n <= N ? inline_ : (heap_.resize(n), heap_.data())) {}
+  T& operator[](std::size_t i) noexcept { return data_[i]; }
+  T* data() noexcept { return data_; }
+
+ private:
+  T inline_[N];
+  std::vector<T> heap_;
+  T* data_;
+};
+
+class locked_set {
+ public:
+  locked_set(select_case* cases, std::size_t n) : locks_(n) {
+    for (std::size_t i = 0; i < n; ++i)
+      if (cases[i].c) locks_[count_++] = &cases[i].c->lock;
+    std::sort(locks_.data(), locks_.data() + count_);
+    count_ = static_cast<std::uint32_t>(std::unique(locks_.data(), locks_.data() + count_) -
+                                        locks_.data());
+  }
+  void lock() noexcept {
+    for (std::uint32_t i = 0; i < count_; ++i) locks_[i]->lock();
+  }
+  void unlock() noexcept {
+    for (std::uint32_t i = count_; i-- > 0;) locks_[i]->unlock();
+  }
+  spinlock* const* data() noexcept { return locks_.data(); }
+  std::uint32_t size() const noexcept { return count_; }
+
+ private:
+  small_array<spinlock*, 8> locks_;
+  std::uint32_t count_ = 0;
+};
+
+}  // namespace
+
+std::size_t select_run(select_case* cases, std::size_t n) {
+  std::size_t default_index = n;
+  std::size_t timeout_index = n;
+  std::int64_t deadline = no_deadline;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (cases[i].k == select_case::kind::default_) default_index = i;
+    if (cases[i].k == select_case::kind::timeout && cases[i].deadline < deadline) {
+      deadline = cases[i].deadline;
+      timeout_index = i;
+    }
+  }
+  locked_set locks(cases, n);
+  small_array<std::uint32_t, 8> order(n);
+
+  for (;;) {
+    // Random poll order (Fisher-Yates), so no ready case is favoured.
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t j = next_random() % (i + 1);
+      order[i] = order[j];
+      order[j] = static_cast<std::uint32_t>(i);
+    }
+
+    locks.lock();
+    for (std::size_t k = 0; k < n; ++k) {
+      select_case& sc = cases[order[k]];
+      if (!sc.c || sc.k == select_case::kind::timeout || sc.k == select_case::kind::default_)
+        continue;
+      green_thread* wake = nullptr;
+      bool done;
+      try {
+        done = sc.k == select_case::kind::recv ? sc.ops->try_recv(sc.c, sc.slot, &wake)
+                                               : sc.ops->try_send(sc.c, sc.slot, &wake);
+      } catch (...) {
+        locks.unlock();
+        ready(wake);
+        throw;
+      }
+      if (done) {
+        locks.unlock();
+        ready(wake);
+        coop_point();
+        return order[k];
+      }
+    }
+    if (default_index != n) {
+      locks.unlock();
+      return default_index;
+    }
+
+    // Nothing ready: one node per channel case, all on one waiter.
+    waiter w;
+    for (std::size_t i = 0; i < n; ++i) {
+      select_case& sc = cases[i];
+      if (!sc.c || (sc.k != select_case::kind::recv && sc.k != select_case::kind::send)) continue;
+      sc.node = chan_node{};
+      sc.node.w = &w;
+      sc.node.slot = sc.slot;
+      sc.node.case_index = static_cast<std::uint32_t>(i);
+      (sc.k == select_case::kind::recv ? sc.c->recvq : sc.c->sendq).push_back(sc.node);
+    }
+    const wake_reason why = park_multi(w, locks.data(), locks.size(), deadline);
+
+    // Take the losing nodes back out (the winner was unlinked by whoever claimed it).
+    locks.lock();
+    for (std::size_t i = 0; i < n; ++i) {
+      select_case& sc = cases[i];
+      if (!sc.c || (sc.k != select_case::kind::recv && sc.k != select_case::kind::send)) continue;
+      (sc.k == select_case::kind::recv ? sc.c->recvq : sc.c->sendq).remove(sc.node);
+    }
+    locks.unlock();
+
+    if (why == wake_reason::cancelled) throw_forced_unwind();
+    if (why == wake_reason::timed_out) return timeout_index;
+    const chan_node& won = *static_cast<chan_node*>(w.payload);
+    const select_case& sc = cases[won.case_index];
+    switch (won.result) {
+      case chan_result::done:
+        return won.case_index;
+      case chan_result::closed:
+        if (sc.k == select_case::kind::send) throw channel_closed("weft: send on closed channel");
+        return won.case_index;  // recv: its optional stays empty
+      case chan_result::retry:
+      case chan_result::pending:
+        break;  // the counterpart's move threw: poll again
+    }
+  }
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,302 @@
+// weft::chan<T>: Go's channels, without a garbage collector.
+#pragma once
+
+#include <cstddef>
+#include <iterator>
+#include <new>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "weft/detail/chan_core.hpp"
+#include "weft/detail/task.hpp"
+
+namespace weft {
+
+template <class T>
+class chan;
+
+namespace detail {
+
+struct select_access;
+
+// A channel of T: the core plus a ring of `capacity` T's, allocated once (no allocation per
+// message). Values are moved in and out and destroyed exactly once.
+template <class T>
+struct chan_state : chan_core {
+  static_assert(alignof(T) <= 16, "weft::chan: over-aligned element types are not supported");
+  T* buf = nullptr;
+  std::size_t head = 0;
+
+  static chan_state* create(std::size_t cap) {
+    void* mem = runtime_alloc(sizeof(chan_state));
+    auto* c = ::new (mem) chan_state;
+    c->capacity = cap;
+    if (cap) {
+      try {
+        c->buf = static_cast<T*>(runtime_alloc(cap * sizeof(T)));
+      } catch (...) {
+        c->~chan_state();
+        runtime_free(mem, sizeof(chan_state));
+        throw;
+      }
+    }
+    return c;
+  }
+  void release() noexcept {
+    if (handles.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    for (std::size_t i = 0; i < count; ++i) buf[(head + i) % capacity].~T();
+    if (buf) runtime_free(buf, capacity * sizeof(T));
+    this->~chan_state();
+    runtime_free(this, sizeof(chan_state));
+  }
+
+  T& at(std::size_t i) noexcept { return buf[(head + i) % capacity]; }
+  void set_count(std::size_t n) noexcept {
+    count = n;
+    size_hint.store(n, std::memory_order_relaxed);
+  }
+
+  // Both run under `lock`. See chan_ops.
+  static bool try_recv(chan_core* core, void* out_v, green_thread** wake) {
+    auto* c = static_cast<chan_state*>(core);
+    auto& out = *static_cast<std::optional<T>*>(out_v);
+    if (chan_node* s = c->sendq.claim_front()) {
+      T& src = *static_cast<T*>(s->slot);
+      if (c->capacity == 0) {
+        try {
+          out.emplace(std::move(src));
+        } catch (...) {
+          *wake = finish_node(*s, chan_result::retry);
+          throw;
+        }
+      } else {
+        // A sender waits only on a full buffer: take the oldest, queue the sender's value.
+        try {
+          out.emplace(std::move(c->at(0)));
+        } catch (...) {
+          *wake = finish_node(*s, chan_result::retry);
+          throw;
+        }
+        c->at(0).~T();
+        c->head = (c->head + 1) % c->capacity;
+        try {
+          ::new (&c->at(c->count - 1)) T(std::move(src));
+        } catch (...) {
+          // We have our value; the sender will try again (and see its exception itself).
+          c->set_count(c->count - 1);
+          *wake = finish_node(*s, chan_result::retry);
+          return true;
+        }
+      }
+      *wake = finish_node(*s, chan_result::done);
+      return true;
+    }
+    if (c->count > 0) {
+      out.emplace(std::move(c->at(0)));
+      c->at(0).~T();
+      c->head = (c->head + 1) % c->capacity;
+      c->set_count(c->count - 1);
+      return true;
+    }
+    if (c->closed) {
+      out.reset();
+      return true;
+    }
+    return false;
+  }
+
+  static bool try_send(chan_core* core, void* value_v, green_thread** wake) {
+    auto* c = static_cast<chan_state*>(core);
+    T& value = *static_cast<T*>(value_v);
+    if (c->closed) throw channel_closed("weft: send on closed channel");
+    if (chan_node* r = c->recvq.claim_front()) {
+      try {
+        static_cast<std::optional<T>*>(r->slot)->emplace(std::move(value));
+      } catch (...) {
+        *wake = finish_node(*r, chan_result::retry);
+        throw;
+      }
+      *wake = finish_node(*r, chan_result::done);
+      return true;
+    }
+    if (c->count < c->capacity) {
+      ::new (&c->at(c->count)) T(std::move(value));
+      c->set_count(c->count + 1);
+      return true;
+    }
+    return false;
+  }
+
+  static constexpr chan_ops ops{&try_recv, &try_send};
+};
+
+// A nil channel's operations block forever (until weft::run ends and unwinds the caller).
+[[noreturn]] void block_forever();
+
+}  // namespace detail
+
+// A channel of T, Go-style. Copies of a chan are handles to one channel; the last handle frees it
+// and destroys any values still buffered. A default-constructed chan is a nil channel: send and
+// recv block forever, select never picks it, close throws. Usable from green threads and plain
+// OS threads on either end. Every operation that completes without blocking spends one unit of
+// the calling green thread's cooperative budget.
+template <class T>
+class chan {
+ public:
+  using value_type = T;
+
+  chan() noexcept = default;
+  // capacity 0: unbuffered (a send waits for its receiver).
+  explicit chan(std::size_t capacity) : s_(detail::chan_state<T>::create(capacity)) {}
+  chan(const chan& o) noexcept : s_(o.s_) {
+    if (s_) s_->handles.fetch_add(1, std::memory_order_relaxed);
+  }
+  chan(chan&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  chan& operator=(chan o) noexcept {
+    std::swap(s_, o.s_);
+    return *this;
+  }
+  ~chan() {
+    if (s_) s_->release();
+  }
+
+  // Blocks until a receiver or buffer space takes the value. Throws channel_closed if the
+  // channel is (or becomes, while waiting) closed; the value is then not sent.
+  void send(T&& value) {
+    if (!s_) detail::block_forever();
+    for (;;) {
+      if (attempt(&detail::chan_state<T>::try_send, &value)) return;
+      detail::waiter w;
+      detail::chan_node n;
+      n.w = &w;
+      n.slot = &value;
+      s_->sendq.push_back(n);
+      const detail::chan_result r = detail::park_on(*s_, n, s_->sendq);
+      if (r == detail::chan_result::done) return;
+      if (r == detail::chan_result::closed) throw channel_closed("weft: send on closed channel");
+    }
+  }
+  void send(const T& value) {
+    T copy(value);
+    send(std::move(copy));
+  }
+
+  // Blocks until a value arrives; std::nullopt once the channel is closed and drained.
+  std::optional<T> recv() {
+    if (!s_) detail::block_forever();
+    std::optional<T> out;
+    for (;;) {
+      if (attempt(&detail::chan_state<T>::try_recv, &out)) return out;
+      detail::waiter w;
+      detail::chan_node n;
+      n.w = &w;
+      n.slot = &out;
+      s_->recvq.push_back(n);
+      if (detail::park_on(*s_, n, s_->recvq) != detail::chan_result::retry) return out;
+    }
+  }
+
+  // Sends only if a receiver waits or the buffer has room. False otherwise (value untouched).
+  // Throws channel_closed on a closed channel.
+  bool try_send(T&& value) {
+    if (!s_) return false;
+    const bool sent = attempt(&detail::chan_state<T>::try_send, &value);
+    if (!sent) s_->lock.unlock();
+    return sent;
+  }
+  bool try_send(const T& value) {
+    T copy(value);
+    return try_send(std::move(copy));
+  }
+
+  // A value if one is ready now; std::nullopt if none is (or the channel is closed and drained:
+  // tell the two apart with closed()).
+  std::optional<T> try_recv() {
+    std::optional<T> out;
+    if (!s_) return out;
+    if (!attempt(&detail::chan_state<T>::try_recv, &out)) s_->lock.unlock();
+    return out;
+  }
+
+  // Closes the channel: receivers drain what is buffered then get std::nullopt; parked senders
+  // throw channel_closed; every waiter wakes. Throws channel_closed if already closed (or nil).
+  void close() {
+    if (!s_) throw channel_closed("weft: close of nil channel");
+    s_->lock.lock();
+    detail::chan_node* chain;
+    try {
+      chain = s_->close_locked();
+    } catch (...) {
+      s_->lock.unlock();
+      throw;
+    }
+    s_->lock.unlock();
+    detail::release_nodes(chain);
+  }
+
+  bool closed() const noexcept {
+    if (!s_) return false;
+    s_->lock.lock();
+    const bool c = s_->closed;
+    s_->lock.unlock();
+    return c;
+  }
+  std::size_t size() const noexcept {
+    return s_ ? s_->size_hint.load(std::memory_order_relaxed) : 0;
+  }
+  std::size_t capacity() const noexcept { return s_ ? s_->capacity : 0; }
+  explicit operator bool() const noexcept { return s_ != nullptr; }  // false: nil channel
+  friend bool operator==(const chan& a, const chan& b) noexcept { return a.s_ == b.s_; }
+
+  // Range-for receives until the channel is closed and drained.
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = T;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    explicit iterator(chan* c) : c_(c) { ++*this; }
+    T& operator*() noexcept { return *cur_; }
+    iterator& operator++() {
+      cur_ = c_->recv();
+      if (!cur_) c_ = nullptr;
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const iterator& a, const iterator& b) noexcept { return a.c_ == b.c_; }
+
+   private:
+    chan* c_ = nullptr;
+    std::optional<T> cur_;
+  };
+  iterator begin() { return iterator(this); }
+  iterator end() { return iterator(); }
+
+ private:
+  friend struct detail::select_access;
+
+  // Locks the channel and tries `op` without blocking. Done: unlocks, wakes the counterpart,
+  // spends budget and returns true. Not done: returns false with the lock still held.
+  bool attempt(bool (*op)(detail::chan_core*, void*, detail::green_thread**), void* arg) {
+    s_->lock.lock();
+    detail::green_thread* wake = nullptr;
+    bool done;
+    try {
+      done = op(s_, arg, &wake);
+    } catch (...) {
+      s_->lock.unlock();
+      detail::ready(wake);
+      throw;
+    }
+    if (!done) return false;
+    s_->lock.unlock();
+    detail::ready(wake);
+    detail::coop_point();
+    return true;
+  }
+
+  detail::chan_state<T>* s_ = nullptr;
+};
+
+}  // namespace weft

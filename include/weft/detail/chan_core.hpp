@@ -1,0 +1,113 @@
+// Internal: the type-erased heart of a channel (Go's hchan) and of select (Go's selectgo).
+// Waiting senders and receivers are nodes on their own stacks, queued on the channel under its
+// one lock; whoever completes an operation claims the waiter with one CAS, moves the value and
+// only then wakes it. The parts that know T live in chan.hpp as a table of functions.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+
+#include "weft/detail/spinlock.hpp"
+#include "weft/detail/waiter.hpp"
+
+namespace weft {
+
+// Thrown by send (and a select's send case) on a closed channel, and by close of a closed one.
+class channel_closed : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+namespace detail {
+
+// How a parked operation ended, as told by whoever woke it.
+enum class chan_result : std::uint8_t {
+  pending,
+  done,    // the value was handed over
+  closed,  // the channel was closed
+  retry,   // the counterpart's move threw: run the operation again
+};
+
+// One parked operation on one channel: a blocked send or recv, or one case of a select (all
+// cases of a select share one waiter, so exactly one of them can win).
+struct chan_node {
+  chan_node* prev = nullptr;
+  chan_node* next = nullptr;
+  bool linked = false;
+  waiter* w = nullptr;
+  void* slot = nullptr;  // recv: std::optional<T>* to fill; send: T* to move from
+  chan_result result = chan_result::pending;
+  std::uint32_t case_index = 0;  // within a select
+};
+
+class node_queue {
+ public:
+  bool empty() const noexcept { return head_ == nullptr; }
+  void push_back(chan_node& n) noexcept;
+  void push_front(chan_node& n) noexcept;
+  void remove(chan_node& n) noexcept;  // no-op if not linked
+  // Pops nodes until one whose waiter it could claim (two-phase); null if none. Nodes of
+  // selects that another case already won are dropped on the way.
+  chan_node* claim_front() noexcept;
+
+ private:
+  chan_node* head_ = nullptr;
+  chan_node* tail_ = nullptr;
+};
+
+struct chan_core;
+
+// What select needs from a channel of some T; every function runs with the channel locked.
+struct chan_ops {
+  // Completes a recv without blocking if it can: fills *out (a std::optional<T>*; left empty
+  // when closed and drained). Sets *wake to a green thread to ready() after unlocking.
+  bool (*try_recv)(chan_core* c, void* out, green_thread** wake);
+  // Completes a send without blocking if it can, moving from *value (a T*). Throws
+  // channel_closed when closed.
+  bool (*try_send)(chan_core* c, void* value, green_thread** wake);
+};
+
+struct chan_core {
+  spinlock lock;
+  bool closed = false;
+  std::size_t capacity = 0;
+  std::size_t count = 0;  // values in the buffer
+  node_queue recvq;
+  node_queue sendq;
+  std::atomic<std::size_t> handles{1};
+  std::atomic<std::size_t> size_hint{0};  // `count`, readable without the lock
+
+  // Marks closed and claims every parked sender and receiver with `closed`; returns them chained
+  // by `next`, for release_nodes() after unlocking. Throws channel_closed if already closed.
+  chan_node* close_locked();
+};
+
+// Hands a claimed node its result and wakes its owner (see wake_claimed).
+green_thread* finish_node(chan_node& n, chan_result r) noexcept;
+
+// Wakes nodes claimed by close_locked.
+void release_nodes(chan_node* chain) noexcept;
+
+// Parks the caller on `n` (queued by the caller in `q` of `c`, which is locked) and returns how
+// it ended; on timeout or shutdown it unlinks the node itself. Throws forced_unwind at shutdown.
+chan_result park_on(chan_core& c, chan_node& n, node_queue& q);
+
+// One case of a select, as the engine sees it.
+struct select_case {
+  enum class kind : std::uint8_t { recv, send, timeout, default_ };
+  kind k = kind::default_;
+  chan_core* c = nullptr;  // null: a nil channel, never ready
+  const chan_ops* ops = nullptr;
+  void* slot = nullptr;                 // as in chan_node
+  std::int64_t deadline = no_deadline;  // timeout cases
+  chan_node node;
+};
+
+// Go's selectgo over `cases` (n of them, at most 65535): returns the index of the case that
+// completed. Recv cases have their optional filled; the caller runs the matching callback.
+std::size_t select_run(select_case* cases, std::size_t n);
+
+}  // namespace detail
+}  // namespace weft

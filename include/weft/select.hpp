@@ -1,0 +1,123 @@
+// weft::select: Go's select statement over channel operations, a timeout and a default.
+//
+//   std::size_t i = weft::select(weft::on_recv(in, [](std::optional<int> v) { ... }),
+//                                weft::on_send(out, 42, [] { ... }),
+//                                weft::on_timeout(5ms, [] { ... }));
+//
+// Among the cases ready at once, one is chosen uniformly at random; without on_default, select
+// blocks until one is. Only the chosen case's callback runs; select returns its index. A recv
+// case on a closed channel is ready and receives std::nullopt; a send case on a closed channel
+// throws channel_closed. Cases on a nil channel are never ready. A channel may appear in several
+// cases.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <tuple>
+#include <utility>
+
+#include "weft/chan.hpp"
+#include "weft/detail/chan_core.hpp"
+
+namespace weft {
+namespace detail {
+
+struct select_access {
+  template <class T>
+  static chan_state<T>* state(const chan<T>& c) noexcept {
+    return c.s_;
+  }
+};
+
+template <class T, class F>
+struct recv_case {
+  const chan<T>& ch;
+  F fn;
+  std::optional<T> value{};
+  void prepare(select_case& c) {
+    c.k = select_case::kind::recv;
+    c.c = select_access::state(ch);
+    c.ops = &chan_state<T>::ops;
+    c.slot = &value;
+  }
+  void fire() { fn(std::move(value)); }
+};
+
+template <class T, class F>
+struct send_case {
+  const chan<T>& ch;
+  T value;
+  F fn;
+  void prepare(select_case& c) {
+    c.k = select_case::kind::send;
+    c.c = select_access::state(ch);
+    c.ops = &chan_state<T>::ops;
+    c.slot = &value;
+  }
+  void fire() { fn(); }
+};
+
+template <class F>
+struct timeout_case {
+  std::int64_t deadline;
+  F fn;
+  void prepare(select_case& c) {
+    c.k = select_case::kind::timeout;
+    c.deadline = deadline;
+  }
+  void fire() { fn(); }
+};
+
+template <class F>
+struct default_case {
+  F fn;
+  void prepare(select_case& c) { c.k = select_case::kind::default_; }
+  void fire() { fn(); }
+};
+
+}  // namespace detail
+
+// Receives from `ch`; `fn(std::optional<T>)` gets the value, or std::nullopt if ch is closed.
+template <class T, class F>
+detail::recv_case<T, std::decay_t<F>> on_recv(const chan<T>& ch, F&& fn) {
+  return {ch, std::forward<F>(fn)};
+}
+
+// Sends `value` on `ch`; `fn()` runs once it is sent. If another case wins, value is dropped.
+template <class T, class V, class F>
+detail::send_case<T, std::decay_t<F>> on_send(const chan<T>& ch, V&& value, F&& fn) {
+  return {ch, T(std::forward<V>(value)), std::forward<F>(fn)};
+}
+
+// Ready once `d` has passed since select began.
+template <class Rep, class Period, class F>
+detail::timeout_case<std::decay_t<F>> on_timeout(std::chrono::duration<Rep, Period> d, F&& fn) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+  return {detail::now_ns() + (ns > 0 ? ns : 0), std::forward<F>(fn)};
+}
+
+// Runs when no other case is ready: makes select non-blocking.
+template <class F>
+detail::default_case<std::decay_t<F>> on_default(F&& fn) {
+  return {std::forward<F>(fn)};
+}
+
+template <class... Cases>
+std::size_t select(Cases&&... cases) {
+  static_assert(sizeof...(Cases) > 0, "weft::select needs at least one case");
+  detail::select_case raw[sizeof...(Cases)];
+  auto all = std::forward_as_tuple(cases...);
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    (std::get<I>(all).prepare(raw[I]), ...);
+  }
+  (std::index_sequence_for<Cases...>{});
+  const std::size_t chosen = detail::select_run(raw, sizeof...(Cases));
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    ((I == chosen ? (std::get<I>(all).fire(), 0) : 0), ...);
+  }
+  (std::index_sequence_for<Cases...>{});
+  return chosen;
+}
+
+}  // namespace weft
