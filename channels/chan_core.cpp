@@ -60,9 +60,13 @@ green_thread* finish_node(chan_node& n, chan_result r) noexcept {
   green_thread* g = w.thread;
   n.result = r;
   w.payload = &n;  // which node won, for a select
-  w.complete(wake_reason::notified);
-  if (g) return g;
-  return wake_claimed(w);
+  if (g) {
+    w.complete(wake_reason::notified);
+    return g;  // the caller readies it after unlocking
+  }
+  w.next = nullptr;
+  release_claimed(&w, wake_reason::notified);  // completes and wakes, touching nothing after
+  return nullptr;
 }
 
 chan_result park_on(chan_core& c, chan_node& n, node_queue& q) {

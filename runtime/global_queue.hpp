@@ -16,8 +16,8 @@ class global_queue {
 
   // Appends a chain first..last of n green threads linked by `next`.
   void push_chain(green_thread* first, green_thread* last, std::uint32_t n) noexcept {
-    last->next = nullptr;
     lock_.lock();
+    last->next = nullptr;
     if (tail_)
       tail_->next = first;
     else

@@ -155,7 +155,8 @@ wake_reason park_multi(waiter& w, spinlock* const* held, std::uint32_t held_coun
   g->park_lock_count = held_count;
   g->timer.when = deadline;
   g->timer.target = &w;
-  switch_out(g, switch_reason::park);
+  g->reason = switch_reason::park;
+  if (!g->sched->hand_off(*g->running_on, g)) switch_out(g, switch_reason::park);
   g->parked_on = nullptr;
   if (deadline != no_deadline) {
     timer_heap::cancel(g->timer);
@@ -177,7 +178,8 @@ void yield_now() {
     return;
   }
   if (must_unwind(g)) throw_forced_unwind();
-  if (!g->sched->yield_to_next(*g->running_on, g)) switch_out(g, switch_reason::yield);
+  g->reason = switch_reason::yield;
+  if (!g->sched->hand_off(*g->running_on, g)) switch_out(g, switch_reason::yield);
 }
 
 void coop_point() {

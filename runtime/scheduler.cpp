@@ -72,6 +72,7 @@ void green_entry(transfer t) noexcept {
   g->vtable->destroy(g->storage());
   g->reason = switch_reason::exit;
   w = g->running_on;
+  w->sched->hand_off(*w, g);  // returns only if it could not
   switch_context(w->sched_ctx, g, g->annotations, w->sched_annotations, true);
   std::abort();  // unreachable: a finished green thread is never resumed
 }
@@ -113,15 +114,17 @@ constexpr std::uintptr_t handoff_tag = 1;
   if (bits & handoff_tag) {
     auto* from = reinterpret_cast<green_thread*>(bits & ~handoff_tag);
     from->ctx = t.fctx;
-    push_local(*from->running_on, from);
+    after_switch(*from->running_on, from);
   } else {
     static_cast<worker*>(t.data)->sched_ctx = t.fctx;
   }
 }
 
-bool scheduler::yield_to_next(worker& w, green_thread* g) noexcept {
-  // Every 61st tick goes through the loop, which also notices shutdown.
-  if ((w.tick + 1) % global_check_interval == 0 || w.timers.next_deadline() != no_deadline)
+bool scheduler::hand_off(worker& w, green_thread* g) noexcept {
+  // Every 61st tick goes through the loop (global queue, shutdown); so does every 8th while
+  // timers are pending, as the loop would check them.
+  if ((w.tick + 1) % global_check_interval == 0 ||
+      (w.timers.next_deadline() != no_deadline && (w.tick & 7) == 7) || stopping())
     return false;
   green_thread* next = take_local(w);
   if (!next) return false;
@@ -138,10 +141,10 @@ bool scheduler::yield_to_next(worker& w, green_thread* g) noexcept {
   w.slices.store(w.slices.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   next->budget = cfg_.coop_budget ? cfg_.coop_budget : UINT32_MAX;
   w.current = next;
-  g->reason = switch_reason::yield;
   void* note = reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(g) | handoff_tag);
-  transfer t = switch_context(next->ctx, note, g->annotations, next->annotations);
-  resumed(t);
+  transfer t = switch_context(next->ctx, note, g->annotations, next->annotations,
+                              g->reason == switch_reason::exit);
+  resumed(t);  // never reached by a green thread that exited
   return true;
 }
 
@@ -496,14 +499,19 @@ void scheduler::run_green(worker& w, green_thread* g) {
   g = static_cast<green_thread*>(t.data);
   g->ctx = t.fctx;
   w.current = nullptr;
+  after_switch(w, g);
+}
+
+// What a green thread asked for when it switched away, done once it is fully suspended (by the
+// scheduler loop, or by the green thread it handed over to).
+void scheduler::after_switch(worker& w, green_thread* g) noexcept {
   switch (g->reason) {
     case switch_reason::yield:
       push_local(w, g);
       break;
     case switch_reason::park: {
-      // The green thread is fully suspended now: only from here may anyone wake it.
-      // The lock array lives on g's stack, and g may run again as soon as the first lock is
-      // released: copy the pointers out first.
+      // Only from here may anyone wake it. The lock array lives on g's stack, and g may run
+      // again as soon as the first lock is released: copy the pointers out first.
       w.unlock_scratch.assign(g->park_locks, g->park_locks + g->park_lock_count);
       if (g->timer.when != no_deadline) w.timers.insert(g->timer);
       for (spinlock* held : w.unlock_scratch) held->unlock();

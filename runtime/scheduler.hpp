@@ -87,10 +87,11 @@ class scheduler {
 
   void fill_stats(runtime_stats& out) const noexcept;
 
-  // yield's fast path: switches from `g` straight to the next green thread queued on `w`,
-  // without a trip through the scheduler loop. False when the loop has something to do first
-  // (timers, the global queue's turn, shutdown) or nothing else is queued.
-  bool yield_to_next(worker& w, green_thread* g) noexcept;
+  // The fast path of yield, park and exit (g->reason says which): switches from `g` straight to
+  // the next green thread queued on `w`, without a trip through the scheduler loop. False when
+  // the loop has something to do first (timers, the global queue's turn, shutdown) or nothing
+  // else is queued.
+  bool hand_off(worker& w, green_thread* g) noexcept;
   // Run by every green thread right after it is switched to, with what the switcher passed.
   void resumed(transfer t) noexcept;
 
@@ -107,6 +108,7 @@ class scheduler {
   void run_green(worker& w, green_thread* g);
   void prepare_first_run(worker& w, green_thread* g);
   void finish(worker& w, green_thread* g) noexcept;
+  void after_switch(worker& w, green_thread* g) noexcept;
   void park_worker(worker& w);
   bool leave_idle(worker& w);
   void stop_spinning(worker& w);
