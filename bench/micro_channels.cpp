@@ -127,7 +127,7 @@ struct tbb_queue {
   explicit tbb_queue(std::ptrdiff_t cap) { q.set_capacity(cap); }
   void push(std::int64_t v) { q.push(v); }
   std::int64_t pop() {
-    std::int64_t v;
+    std::int64_t v = 0;
     q.pop(v);
     return v;
   }

@@ -15,6 +15,7 @@ void node_queue::push_back(chan_node& n) noexcept {
   }
   tail_ = &n;
   n.linked = true;
+  size_.store(size_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 void node_queue::push_front(chan_node& n) noexcept {
@@ -27,6 +28,7 @@ void node_queue::push_front(chan_node& n) noexcept {
   }
   head_ = &n;
   n.linked = true;
+  size_.store(size_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 void node_queue::remove(chan_node& n) noexcept {
@@ -43,6 +45,7 @@ void node_queue::remove(chan_node& n) noexcept {
   }
   n.prev = n.next = nullptr;
   n.linked = false;
+  size_.store(size_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
 }
 
 chan_node* node_queue::claim_front() noexcept {

@@ -37,7 +37,13 @@ class locked_set {
   locked_set(select_case* cases, std::size_t n) : locks_(n) {
     for (std::size_t i = 0; i < n; ++i)
       if (cases[i].c) locks_[count_++] = &cases[i].c->lock;
-    std::sort(locks_.data(), locks_.data() + count_);
+    // Insertion sort: a select has a handful of channels.
+    for (std::uint32_t i = 1; i < count_; ++i) {
+      spinlock* key = locks_[i];
+      std::uint32_t j = i;
+      for (; j > 0 && locks_[j - 1] > key; --j) locks_[j] = locks_[j - 1];
+      locks_[j] = key;
+    }
     count_ = static_cast<std::uint32_t>(std::unique(locks_.data(), locks_.data() + count_) -
                                         locks_.data());
   }
@@ -55,6 +61,15 @@ class locked_set {
   std::uint32_t count_ = 0;
 };
 
+bool looks_ready(const select_case& sc) noexcept {
+  const chan_core& c = *sc.c;
+  if (sc.k == select_case::kind::recv)
+    return c.size_hint.load(std::memory_order_relaxed) != 0 || c.sendq.maybe_waiting();
+  if (sc.k == select_case::kind::send)
+    return c.recvq.maybe_waiting() || c.size_hint.load(std::memory_order_relaxed) < c.capacity;
+  return false;
+}
+
 }  // namespace
 
 std::size_t select_run(select_case* cases, std::size_t n) {
@@ -68,17 +83,43 @@ std::size_t select_run(select_case* cases, std::size_t n) {
       timeout_index = i;
     }
   }
-  locked_set locks(cases, n);
   small_array<std::uint32_t, 8> order(n);
 
   for (;;) {
     // Random poll order (Fisher-Yates), so no ready case is favoured.
     for (std::size_t i = 0; i < n; ++i) {
-      const std::size_t j = next_random() % (i + 1);
+      const auto j = static_cast<std::size_t>(((next_random() >> 32) * (i + 1)) >> 32);
       order[i] = order[j];
       order[j] = static_cast<std::uint32_t>(i);
     }
 
+    // Fast path: take the first case, in poll order, that looks ready, locking only its
+    // channel. Uniform among the ready cases as the order is random; exact under the lock.
+    for (std::size_t k = 0; k < n; ++k) {
+      select_case& sc = cases[order[k]];
+      if (!sc.c || !looks_ready(sc)) continue;
+      green_thread* wake = nullptr;
+      bool done;
+      sc.c->lock.lock();
+      try {
+        done = sc.k == select_case::kind::recv ? sc.ops->try_recv(sc.c, sc.slot, &wake)
+                                                 : sc.ops->try_send(sc.c, sc.slot, &wake);
+      } catch (...) {
+        sc.c->lock.unlock();
+        ready(wake);
+        throw;
+      }
+      sc.c->lock.unlock();
+      if (done) {
+        ready(wake);
+        coop_point();
+        return order[k];
+      }
+    }
+
+    // Slow path, as Go: every channel locked, poll again (a closed channel is only seen here),
+    // then queue on all of them at once.
+    locked_set locks(cases, n);
     locks.lock();
     for (std::size_t k = 0; k < n; ++k) {
       select_case& sc = cases[order[k]];

@@ -45,6 +45,8 @@ struct chan_node {
 class node_queue {
  public:
   bool empty() const noexcept { return head_ == nullptr; }
+  // Readable without the lock: a hint, exact only under it.
+  bool maybe_waiting() const noexcept { return size_.load(std::memory_order_relaxed) != 0; }
   void push_back(chan_node& n) noexcept;
   void push_front(chan_node& n) noexcept;
   void remove(chan_node& n) noexcept;  // no-op if not linked
@@ -55,6 +57,7 @@ class node_queue {
  private:
   chan_node* head_ = nullptr;
   chan_node* tail_ = nullptr;
+  std::atomic<std::uint32_t> size_{0};
 };
 
 struct chan_core;

@@ -1,4 +1,4 @@
-// The Go peer of bench/micro_runtime.cpp: the same shapes, printed as
+// The Go peer of bench/micro_runtime.cpp and bench/micro_channels.cpp: the same shapes, printed as
 // "<name> workers=<n> ns_per_op=<x>" lines, one per run, for tools/bench.sh to compare.
 package main
 
@@ -75,6 +75,97 @@ func forkJoinFib(n int) int64 {
 	return <-left + right
 }
 
+func pingpong(rounds int) {
+	ping, pong := make(chan int), make(chan int)
+	go func() {
+		for i := 0; i < rounds; i++ {
+			pong <- <-ping
+		}
+	}()
+	for i := 0; i < rounds; i++ {
+		ping <- 1
+		<-pong
+	}
+}
+
+func mpmc(n int) {
+	const producers, consumers = 4, 4
+	ch := make(chan int64, 1024)
+	var prod, cons sync.WaitGroup
+	prod.Add(producers)
+	cons.Add(consumers)
+	for p := 0; p < producers; p++ {
+		go func() {
+			for i := 0; i < n/producers; i++ {
+				ch <- int64(i)
+			}
+			prod.Done()
+		}()
+	}
+	for c := 0; c < consumers; c++ {
+		go func() {
+			var sum int64
+			for v := range ch {
+				sum += v
+			}
+			_ = sum
+			cons.Done()
+		}()
+	}
+	prod.Wait()
+	close(ch)
+	cons.Wait()
+}
+
+func select4(n int) {
+	var chans [4]chan int64
+	for i := range chans {
+		chans[i] = make(chan int64)
+	}
+	for s := 0; s < 4; s++ {
+		go func(c chan int64) {
+			for i := 0; i < n/4; i++ {
+				c <- int64(i)
+			}
+		}(chans[s])
+	}
+	var sum int64
+	for i := 0; i < n/4*4; i++ {
+		select {
+		case v := <-chans[0]:
+			sum += v
+		case v := <-chans[1]:
+			sum += v
+		case v := <-chans[2]:
+			sum += v
+		case v := <-chans[3]:
+			sum += v
+		}
+	}
+	_ = sum
+}
+
+func pipeline(n int) {
+	numbers, squares := make(chan int64), make(chan int64)
+	go func() {
+		for i := 0; i < n; i++ {
+			numbers <- int64(i)
+		}
+		close(numbers)
+	}()
+	go func() {
+		for v := range numbers {
+			squares <- v * v
+		}
+		close(squares)
+	}()
+	var sum int64
+	for v := range squares {
+		sum += v
+	}
+	_ = sum
+}
+
 type shape struct {
 	name string
 	ops  int
@@ -92,6 +183,10 @@ func main() {
 		{"spawn_complete", 1000000, func() { spawnComplete(1000000) }},
 		{"yield", 10000000, func() { yield(5000000) }},
 		{"wakeup", 500000, func() { wakeup(500000) }},
+		{"pingpong", 500000, func() { pingpong(500000) }},
+		{"mpmc", 2000000, func() { mpmc(2000000) }},
+		{"select4", 1000000, func() { select4(1000000) }},
+		{"pipeline", 1000000, func() { pipeline(1000000) }},
 		{"fib", 1, func() {
 			if forkJoinFib(35) != 9227465 {
 				fmt.Fprintln(os.Stderr, "fib: wrong result")
