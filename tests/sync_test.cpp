@@ -2,6 +2,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -221,6 +222,31 @@ TEST(sync_os_only, primitives_work_without_a_runtime) {
   wg.wait();
   for (auto& t : ts) t.join();
   EXPECT_EQ(counter, 40000);
+}
+
+}  // namespace
+
+namespace {
+
+// The done() that releases a waiter must not touch the wait_group afterwards: the waiter may
+// destroy it at once (ASan catches any use after free here).
+TEST_P(sync, wait_group_may_be_destroyed_as_soon_as_wait_returns) {
+  weft::run(
+      [] {
+        for (int round = 0; round < 2000; ++round) {
+          auto wg = std::make_unique<weft::wait_group>();
+          wg->add(2);
+          weft::go([w = wg.get()] { w->done(); });
+          if (round % 100 == 0) {
+            std::thread([w = wg.get()] { w->done(); }).detach();
+          } else {
+            weft::go([w = wg.get()] { w->done(); });
+          }
+          wg->wait();
+          wg.reset();
+        }
+      },
+      cfg());
 }
 
 }  // namespace

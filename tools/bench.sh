@@ -27,6 +27,9 @@ bench_args=(--benchmark_repetitions="$runs" --benchmark_format=json)
 echo "==== weft micro benchmarks (jemalloc for runtime objects) ===="
 "$build/bench/micro_runtime" "${bench_args[@]}" --benchmark_out="$results/weft_micro.json" \
   --benchmark_out_format=json >/dev/null
+echo "==== weft channel benchmarks, with TBB and mutex+condvar queues on OS threads ===="
+"$build/bench/micro_channels" "${bench_args[@]}" --benchmark_out="$results/weft_channels.json" \
+  --benchmark_out_format=json >/dev/null
 echo "==== weft spawn with glibc malloc for runtime objects ===="
 WEFT_ALLOCATOR=libc "$build/bench/micro_runtime" "${bench_args[@]}" \
   --benchmark_filter=spawn_complete --benchmark_out="$results/weft_micro_libc.json" \

@@ -15,8 +15,9 @@ def weft_runs(path):
     for b in data["benchmarks"]:
         if b.get("run_type") != "iteration":
             continue
-        shape, arg = b["run_name"].split("/")[:2]
-        runs[(shape, int(arg.split(":")[1]))].append(b["ns_per_op"])
+        parts = b["run_name"].split("/")
+        workers = int(parts[1].split(":")[1]) if parts[1].startswith("workers:") else 0
+        runs[(parts[0], workers)].append(b["ns_per_op"])
     return runs, data["context"]
 
 
@@ -40,13 +41,17 @@ def spread(values):
 def main():
     results = pathlib.Path(sys.argv[1])
     weft, context = weft_runs(results / "weft_micro.json")
+    channels, _ = weft_runs(results / "weft_channels.json")
+    os_peers = {k: v for k, v in channels.items() if k[1] == 0}
+    weft.update({k: v for k, v in channels.items() if k[1] != 0})
     libc, _ = weft_runs(results / "weft_micro_libc.json")
     go = go_runs(results / "go_micro.txt")
     print(f"\n## weft vs Go 1.19 — micro benchmarks ({context.get('num_cpus')} CPUs, "
           f"medians of {max(len(v) for v in weft.values())} runs, spread min/max)\n")
     print("| shape | workers | weft | spread | Go | spread | Go / weft |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for key in sorted(weft, key=lambda k: (["spawn_complete", "yield", "wakeup", "fib"].index(k[0]), k[1])):
+    order = ["spawn_complete", "yield", "wakeup", "fib", "pingpong", "mpmc", "select4", "pipeline"]
+    for key in sorted(weft, key=lambda k: (order.index(k[0]), k[1])):
         w = statistics.median(weft[key])
         row = f"| {key[0]} | {key[1]} | {fmt(w)} | {spread(weft[key])} |"
         if key in go:
@@ -55,6 +60,12 @@ def main():
         else:
             row += " — | — | — |"
         print(row)
+    print("\nmpmc (4 producers x 4 consumers, capacity 1024) on OS threads, ns per message:\n")
+    print("| queue | ns | weft 2 workers / it |")
+    print("| --- | --- | --- |")
+    w2 = statistics.median(weft[("mpmc", 2)])
+    for (name, _), v in sorted(os_peers.items()):
+        print(f"| {name.removeprefix('os_mpmc_')} | {fmt(statistics.median(v))} | {w2 / statistics.median(v):.2f} |")
     print("\nspawn_complete per green thread, runtime objects from jemalloc vs glibc malloc:\n")
     print("| workers | jemalloc | glibc | glibc / jemalloc |")
     print("| --- | --- | --- | --- |")
