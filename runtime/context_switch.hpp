@@ -37,6 +37,12 @@
 
 namespace weft::detail {
 
+#if WEFT_ASAN
+inline constexpr bool sanitizer_keeps_dead_frames = true;
+#else
+inline constexpr bool sanitizer_keeps_dead_frames = false;
+#endif
+
 namespace bctx = boost::context::detail;
 using fcontext = bctx::fcontext_t;
 using transfer = bctx::transfer_t;

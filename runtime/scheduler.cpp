@@ -57,9 +57,9 @@ void thread_stack_bounds(void*& bottom, std::size_t& size) noexcept {
 // The first frame of every green thread.
 void green_entry(transfer t) noexcept {
   worker* w = current_worker();
-  w->sched->resumed(t);
   green_thread* g = w->current;
-  annotate_entered(g->annotations);
+  annotate_entered(g->annotations);  // first: the sanitizers must know which stack this is
+  w->sched->resumed(t);
   if (!g->cancel_requested) {
     try {
       g->vtable->invoke(g->storage());
@@ -72,7 +72,9 @@ void green_entry(transfer t) noexcept {
   g->vtable->destroy(g->storage());
   g->reason = switch_reason::exit;
   w = g->running_on;
-  w->sched->hand_off(*w, g);  // returns only if it could not
+  // Hand over directly unless ASan runs: the frames of hand_off would stay poisoned on this
+  // stack, and ASan would see them when the stack is reused; the loop's switch leaves none.
+  if constexpr (!sanitizer_keeps_dead_frames) w->sched->hand_off(*w, g);  // returns if it can't
   switch_context(w->sched_ctx, g, g->annotations, w->sched_annotations, true);
   std::abort();  // unreachable: a finished green thread is never resumed
 }

@@ -208,9 +208,18 @@ TEST_P(chan_test, a_throwing_move_leaves_the_channel_consistent) {
         // receiver keeps waiting and gets the next value.
         weft::chan<fragile> direct(0);
         auto receiver = weft::spawn([direct]() mutable { return direct.recv()->v; });
-        weft::sleep_for(2ms);
         fragile::fail = true;
-        EXPECT_THROW(direct.send(fragile(7)), std::runtime_error);
+        // try_send finds no receiver (false) until it parks; then the hand-off move throws.
+        bool threw = false;
+        for (int i = 0; i < 10000 && !threw; ++i) {
+          try {
+            ASSERT_FALSE(direct.try_send(fragile(7)));
+            weft::sleep_for(100us);
+          } catch (const std::runtime_error&) {
+            threw = true;
+          }
+        }
+        EXPECT_TRUE(threw);
         fragile::fail = false;
         direct.send(fragile(8));
         EXPECT_EQ(receiver.join(), 8);
