@@ -40,8 +40,10 @@ struct alignas(64) worker {
   // it is atomic; in single-worker mode plain loads and stores suffice.
   alignas(64) std::atomic<green_thread*> runnext{nullptr};
 
-  timer_heap timers;
-  stack_cache stacks;
+  // Own cache lines: thieves read `timers` on every steal attempt, while the owner writes
+  // runnext and its cache constantly.
+  alignas(64) timer_heap timers;
+  alignas(64) stack_cache stacks;
 
   // Parking (owner sleeps on wake_word; a waker pops it from the idle list and sets the word).
   alignas(64) std::atomic<std::uint32_t> wake_word{0};
