@@ -10,6 +10,7 @@
 #include "allocator.hpp"
 #include "fatal.hpp"
 #include "futex.hpp"
+#include "overflow_guard.hpp"
 
 namespace weft::detail {
 namespace {
@@ -192,6 +193,12 @@ green_thread* scheduler::create(std::size_t storage_size, const task_vtable* vt,
                                 const spawn_options& o) {
   worker* w = current_worker();
   const bool on_worker = w && w->sched == this;
+  // Fail here, with std::system_error, if no stack could be had when it first runs.
+  if (o.stack_size != 0) {
+    depot_.probe(o.stack_size);
+  } else if (on_worker) {
+    w->stacks.ensure_available();
+  }
   const std::size_t total = green_thread::storage_offset() + storage_size;
   void* mem = runtime_alloc(total);
   green_thread* g = ::new (mem) green_thread;
@@ -536,6 +543,7 @@ void scheduler::finish(worker& w, green_thread* g) noexcept {
 }
 
 void scheduler::worker_main(worker& w) {
+  overflow_guard guard;  // this thread's alternate signal stack, for overflow reports
   tls_worker = &w;
   void* bottom;
   std::size_t size;

@@ -138,6 +138,14 @@ stack_span stack_cache::get(std::size_t size) {
   return items_[count_];
 }
 
+void stack_cache::ensure_available() {
+  if (count_ != 0) return;
+  set_count(depot_.take(items_, capacity / 2));
+  if (count_ != 0) return;
+  items_[0] = depot_.map(0);
+  set_count(1);
+}
+
 void stack_cache::put(stack_span s) noexcept {
   if (s.size != depot_.default_size()) {
     depot_.unmap(s);

@@ -30,6 +30,8 @@ class stack_depot {
   // Throws std::system_error (ENOMEM and friends) when the kernel will not map it.
   stack_span map(std::size_t size);
   void unmap(stack_span s) noexcept;
+  // Throws what map(size) would, without keeping the mapping.
+  void probe(std::size_t size) { unmap(map(size)); }
   // Takes up to `n` pooled default-size stacks into `out`; returns how many.
   std::size_t take(stack_span* out, std::size_t n) noexcept;
   // Gives back `n` default-size stacks; beyond the depot's cap they are unmapped.
@@ -54,6 +56,10 @@ class stack_cache {
   ~stack_cache();
   stack_span get(std::size_t size);  // size 0: the default
   void put(stack_span s) noexcept;
+  // Makes sure a default-size stack is at hand, mapping one now if the cache and the depot are
+  // empty: so spawning throws std::system_error when no stack can be had, rather than the green
+  // thread failing when it first runs.
+  void ensure_available();
   // Readable from any thread (stats); only the owning worker changes it.
   std::size_t pooled() const noexcept { return pooled_.load(std::memory_order_relaxed); }
 

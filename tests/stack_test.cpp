@@ -1,0 +1,77 @@
+// Green-thread stacks: overflow is reported by name, per-spawn sizes allow deep recursion.
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <system_error>
+
+#include "test_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Roughly `depth` KiB of stack; not a tail call, so the compiler cannot turn it into a loop.
+__attribute__((noinline)) int recurse(int depth) {
+  volatile char frame[1024];
+  frame[0] = static_cast<char>(depth);
+  if (depth == 0) return frame[0];
+  return recurse(depth - 1) + frame[0];
+}
+
+TEST(stack_death, overflow_names_the_green_thread_and_aborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        weft::config cfg;
+        cfg.workers = 2;
+        weft::run(
+            [] {
+              weft::go([] { recurse(1 << 30); });
+              weft::sleep_for(60s);
+            },
+            cfg);
+      },
+      "weft: stack overflow in green thread [0-9]+ \\(stack reserved: 256 KiB");
+}
+
+class stack_test : public weft_test::workers {};
+WEFT_WORKER_COUNTS(stack_test);
+
+TEST_P(stack_test, a_per_spawn_stack_size_allows_deep_recursion) {
+  weft::run(
+      [] {
+        // ~2 MiB of frames: far beyond the 256 KiB default, within the 8 MiB asked for.
+        auto h =
+            weft::spawn(weft::spawn_options{.stack_size = 8 << 20}, [] { return recurse(2000); });
+        h.join();
+      },
+      cfg());
+}
+
+}  // namespace
+
+namespace {
+
+TEST_P(stack_test, a_stack_that_cannot_be_mapped_throws_from_spawn_and_harms_nothing) {
+  weft::run(
+      [] {
+        std::atomic<int> ran{0};
+        // 1 PiB: beyond the user address space, so the kernel refuses it.
+        const weft::spawn_options huge{.stack_size = std::size_t{1} << 50};
+        try {
+          weft::go(huge, [&] { ++ran; });
+          ADD_FAILURE() << "go did not throw";
+        } catch (const std::system_error& e) {
+          EXPECT_NE(std::string(e.what()).find("cannot map a green-thread stack"),
+                    std::string::npos);
+        }
+        EXPECT_THROW(weft::spawn(huge, [] { return 1; }), std::system_error);
+        // Everything else still works.
+        EXPECT_EQ(weft::spawn([] { return 7; }).join(), 7);
+        EXPECT_EQ(ran.load(), 0);
+      },
+      cfg());
+  EXPECT_EQ(weft::stats().green_threads_live, 0u);
+}
+
+}  // namespace
