@@ -93,6 +93,11 @@ std::uint64_t this_green_thread_id() noexcept {
   return g ? g->id : 0;
 }
 
+std::size_t trim() noexcept {
+  detail::scheduler* s = detail::active_scheduler();
+  return s ? s->depot().trim(0) : 0;
+}
+
 const char* runtime_allocator() noexcept {
   return detail::runtime_allocator_name();
 }

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
@@ -15,7 +16,8 @@ namespace {
 #define MADV_GUARD_INSTALL 102  // Linux 6.13: guard pages in page tables, no extra VMA
 #endif
 
-constexpr std::size_t depot_capacity = 4096;
+// Stacks the depot keeps ready; beyond twice this, it trims back to it in one sweep.
+constexpr std::size_t depot_keep = 4096;
 
 std::size_t round_up(std::size_t n, std::size_t to) {
   return (n + to - 1) / to * to;
@@ -80,22 +82,62 @@ stack_depot::stack_depot(std::size_t default_size)
                     page_size()) {}
 
 stack_depot::~stack_depot() {
-  for (void* p : free_) unmap(stack_span{p, default_size_});
+  release(std::move(free_));
+}
+
+// Unmaps stacks, one munmap per run of neighbours (stacks mapped one after another usually
+// are): a million stacks come back in a few thousand calls, not a million.
+void stack_depot::release(std::vector<void*> stacks) noexcept {
+  std::sort(stacks.begin(), stacks.end());
+  for (std::size_t i = 0; i < stacks.size();) {
+    std::size_t j = i + 1;
+    while (j < stacks.size() &&
+           static_cast<char*>(stacks[j]) == static_cast<char*>(stacks[j - 1]) + default_size_)
+      ++j;
+    munmap(stacks[i], (j - i) * default_size_);
+    i = j;
+  }
+  mapped_.fetch_sub(stacks.size(), std::memory_order_relaxed);
+}
+
+std::size_t stack_depot::trim(std::size_t keep) noexcept {
+  std::vector<void*> excess;
+  lock_.lock();
+  if (free_.size() > keep) {
+    // Keep the most recently used (at the back: warmest in cache); release the rest.
+    excess.assign(free_.begin(), free_.end() - static_cast<std::ptrdiff_t>(keep));
+    free_.erase(free_.begin(), free_.end() - static_cast<std::ptrdiff_t>(keep));
+  }
+  pooled_.store(free_.size(), std::memory_order_relaxed);
+  lock_.unlock();
+  const std::size_t n = excess.size();
+  release(std::move(excess));
+  return n;
 }
 
 stack_span stack_depot::map(std::size_t size) {
-  const std::size_t bytes = size == 0 ? default_size_ : round_up(size, page_size()) + page_size();
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+  stack_span one;
+  map_batch(size, &one, 1);
+  return one;
+}
+
+std::size_t stack_depot::map_batch(std::size_t size, stack_span* out, std::size_t n) {
+  const std::size_t each = size == 0 ? default_size_ : round_up(size, page_size()) + page_size();
+  void* p = mmap(nullptr, each * n, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (p == MAP_FAILED && n > 1) return map_batch(size, out, 1);
   if (p == MAP_FAILED) {
     throw std::system_error(
         errno, std::generic_category(),
-        "weft: cannot map a green-thread stack of " + std::to_string(bytes) + " bytes");
+        "weft: cannot map a green-thread stack of " + std::to_string(each) + " bytes");
   }
-  madvise(p, bytes, MADV_NOHUGEPAGE);  // a huge page would commit 2 MiB per stack
-  guards().install(p);
-  mapped_.fetch_add(1, std::memory_order_relaxed);
-  return stack_span{p, bytes};
+  madvise(p, each * n, MADV_NOHUGEPAGE);  // a huge page would commit 2 MiB per stack
+  for (std::size_t i = 0; i < n; ++i) {
+    out[i] = stack_span{static_cast<char*>(p) + i * each, each};
+    guards().install(out[i].base);
+  }
+  mapped_.fetch_add(n, std::memory_order_relaxed);
+  return n;
 }
 
 void stack_depot::unmap(stack_span s) noexcept {
@@ -116,12 +158,12 @@ std::size_t stack_depot::take(stack_span* out, std::size_t n) noexcept {
 }
 
 void stack_depot::give(const stack_span* in, std::size_t n) noexcept {
-  std::size_t i = 0;
   lock_.lock();
-  for (; i < n && free_.size() < depot_capacity; ++i) free_.push_back(in[i].base);
+  for (std::size_t i = 0; i < n; ++i) free_.push_back(in[i].base);
+  const bool too_many = free_.size() > 2 * depot_keep;
   pooled_.store(free_.size(), std::memory_order_relaxed);
   lock_.unlock();
-  for (; i < n; ++i) unmap(in[i]);
+  if (too_many) trim(depot_keep);
 }
 
 stack_cache::~stack_cache() {
@@ -132,18 +174,20 @@ stack_cache::~stack_cache() {
 stack_span stack_cache::get(std::size_t size) {
   if (size != 0 && round_up(size, page_size()) + page_size() != depot_.default_size())
     return depot_.map(size);
-  if (count_ == 0) set_count(depot_.take(items_, capacity / 2));
-  if (count_ == 0) return depot_.map(0);
+  if (count_ == 0) refill();
   set_count(count_ - 1);
   return items_[count_];
 }
 
 void stack_cache::ensure_available() {
-  if (count_ != 0) return;
+  if (count_ == 0) refill();
+}
+
+// From the depot, else freshly mapped in a batch (one mmap for several stacks). Throws
+// std::system_error when not even one stack can be mapped.
+void stack_cache::refill() {
   set_count(depot_.take(items_, capacity / 2));
-  if (count_ != 0) return;
-  items_[0] = depot_.map(0);
-  set_count(1);
+  if (count_ == 0) set_count(depot_.map_batch(0, items_, map_batch_size));
 }
 
 void stack_cache::put(stack_span s) noexcept {

@@ -29,6 +29,11 @@ class stack_depot {
   std::size_t default_size() const noexcept { return default_size_; }
   // Throws std::system_error (ENOMEM and friends) when the kernel will not map it.
   stack_span map(std::size_t size);
+  // Maps up to `n` stacks of `size` (0: the default) with one mmap; returns how many (at least
+  // one, else it throws).
+  std::size_t map_batch(std::size_t size, stack_span* out, std::size_t n);
+  // Unmaps pooled stacks beyond `keep`; returns how many.
+  std::size_t trim(std::size_t keep) noexcept;
   void unmap(stack_span s) noexcept;
   // Throws what map(size) would, without keeping the mapping.
   void probe(std::size_t size) { unmap(map(size)); }
@@ -41,6 +46,8 @@ class stack_depot {
   std::uint64_t pooled() const noexcept { return pooled_.load(std::memory_order_relaxed); }
 
  private:
+  void release(std::vector<void*> stacks) noexcept;
+
   std::size_t default_size_;
   spinlock lock_;
   std::vector<void*> free_;
@@ -64,6 +71,8 @@ class stack_cache {
   std::size_t pooled() const noexcept { return pooled_.load(std::memory_order_relaxed); }
 
  private:
+  static constexpr std::size_t map_batch_size = 16;
+  void refill();
   void set_count(std::size_t n) noexcept {
     count_ = n;
     pooled_.store(n, std::memory_order_relaxed);

@@ -75,3 +75,39 @@ TEST_P(stack_test, a_stack_that_cannot_be_mapped_throws_from_spawn_and_harms_not
 }
 
 }  // namespace
+
+namespace {
+
+TEST_P(stack_test, trim_returns_pooled_stacks) {
+  const int n = weft_test::sanitized ? 500 : 20000;
+  weft::run(
+      [n] {
+        weft::wait_group started, wg;
+        started.add(n);
+        wg.add(n);
+        weft::chan<int> gate(0);
+        for (int i = 0; i < n; ++i) {
+          weft::go([&, gate]() mutable {
+            started.done();
+            (void)gate.recv();  // all parked at once: n stacks in use
+            wg.done();
+          });
+        }
+        started.wait();
+        EXPECT_GE(weft::stats().stacks_mapped, static_cast<std::uint64_t>(n));
+        gate.close();
+        wg.wait();
+        // Until every other green thread has exited, their stacks are still coming back.
+        while (weft::stats().green_threads_live > 1) weft::sleep_for(std::chrono::milliseconds(1));
+        const auto before = weft::stats();
+        const std::size_t released = weft::trim();
+        const auto after = weft::stats();
+        EXPECT_GT(released, 0u);
+        EXPECT_EQ(after.stacks_mapped, before.stacks_mapped - released);
+        // What is left: the workers' small caches and main's own stack.
+        EXPECT_LE(after.stacks_mapped, 64u * after.workers + 1u);
+      },
+      cfg());
+}
+
+}  // namespace

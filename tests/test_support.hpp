@@ -9,6 +9,19 @@
 
 namespace weft_test {
 
+// Sanitizer builds run the scale tests smaller: a TSan fiber costs ~800 KiB of shadow state.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool sanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+inline constexpr bool sanitized = true;
+#else
+inline constexpr bool sanitized = false;
+#endif
+#else
+inline constexpr bool sanitized = false;
+#endif
+
 class workers : public ::testing::TestWithParam<unsigned> {
  protected:
   weft::config cfg() const {

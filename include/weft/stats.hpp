@@ -1,6 +1,7 @@
 // weft::stats(): counters of the running (or last) runtime, for monitoring and tests.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace weft {
@@ -17,6 +18,10 @@ struct runtime_stats {
 
 // A snapshot; cheap enough to call often. Zeroes when no runtime ever ran.
 runtime_stats stats() noexcept;
+
+// Gives the kernel back the green-thread stacks pooled for reuse (the runtime also does this by
+// itself when the pool grows large). Returns how many stacks were unmapped; 0 without a runtime.
+std::size_t trim() noexcept;
 
 // Where the runtime's own objects (green-thread records, queue nodes, channel buffers) come
 // from: "jemalloc" (a private copy; the program's malloc is untouched) or "libc" (sanitizer
