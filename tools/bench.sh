@@ -21,7 +21,8 @@ mkdir -p "$results"
 echo "==== building (Release) ===="
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_TESTS=OFF >/dev/null
 cmake --build "$build" -j "$(nproc)"
-(cd "$root/bench/peers/go" && GOFLAGS=-mod=mod GOCACHE="$build/go-cache" go build -o "$build/go_micro" ./micro)
+(cd "$root/bench/peers/go" && GOFLAGS=-mod=mod GOCACHE="$build/go-cache" go build -o "$build/go_micro" ./micro &&
+  GOFLAGS=-mod=mod GOCACHE="$build/go-cache" go build -o "$build/go_park" ./park)
 
 bench_args=(--benchmark_repetitions="$runs" --benchmark_format=json)
 echo "==== weft micro benchmarks (jemalloc for runtime objects) ===="
@@ -38,5 +39,11 @@ WEFT_ALLOCATOR=libc "$build/bench/micro_runtime" "${bench_args[@]}" \
 for workers in 1 2; do
   echo "==== Go peer, GOMAXPROCS=$workers ===="
   "$build/go_micro" -workers "$workers" -runs "$runs" | tee -a "$results/go_micro.txt"
+done
+: >"$results/park.txt"
+for workers in 1 2; do
+  echo "==== 100K parked green threads / goroutines, $workers worker(s) ===="
+  "$build/bench/park_million" 100000 "$workers" | sed 's/^park /park weft /' | tee -a "$results/park.txt"
+  "$build/go_park" 100000 "$workers" | sed 's/^park /park go /' | tee -a "$results/park.txt"
 done
 python3 "$root/tools/bench_report.py" "$results" | tee "$results/latest.md"

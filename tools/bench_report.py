@@ -72,6 +72,20 @@ def main():
     for key in sorted(libc):
         j, m = statistics.median(weft[key]), statistics.median(libc[key])
         print(f"| {key[1]} | {fmt(j)} | {fmt(m)} | {m / j:.2f}× |")
+    park_table(results / "park.txt")
+
+
+def park_table(path):
+    if not path.exists():
+        return
+    print("\n100K parked at once on one channel, then released (one run each):\n")
+    print("| runtime | workers | spawn+park | release | RSS per task | page tables per task | RSS after trim / peak |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for line in path.read_text().splitlines():
+        f = dict(kv.split("=") for kv in line.split()[2:])
+        print(f"| {line.split()[1]} | {f['workers']} | {float(f['spawn_park_s']):.2f} s | "
+              f"{float(f['release_s']):.2f} s | {f['rss_kib_per']} KiB | {f['pte_kib_per']} KiB | "
+              f"{float(f['after_trim_share']) * 100:.0f}% |")
 
 
 if __name__ == "__main__":
