@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -246,6 +247,22 @@ TEST_P(scheduler, custom_stack_size_allows_deep_recursion) {
         EXPECT_EQ(deep.join(), 5000);
       },
       cfg());
+}
+
+}  // namespace
+
+namespace {
+
+TEST(scheduler_config, workers_come_from_config_then_env_then_hardware) {
+  weft::config cfg;  // workers = 0
+  ::setenv("WEFT_WORKERS", "3", 1);
+  weft::run([] { EXPECT_EQ(weft::stats().workers, 3u); }, cfg);
+  cfg.workers = 2;  // an explicit count wins over the environment
+  weft::run([] { EXPECT_EQ(weft::stats().workers, 2u); }, cfg);
+  ::unsetenv("WEFT_WORKERS");
+  cfg.workers = 0;
+  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  weft::run([hw] { EXPECT_EQ(weft::stats().workers, hw); }, cfg);
 }
 
 }  // namespace
