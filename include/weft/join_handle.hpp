@@ -67,7 +67,10 @@ class join_handle {
       detail::join_state<R>* s;
       ~release_on_exit() { s->release(); }
     } guard{st};
-    if (st->error) std::rethrow_exception(st->error);
+    // Take the exception out of the shared state: the exception object is then referenced from
+    // this thread only, and its last owner is never the finished green thread (libstdc++'s
+    // uninstrumented refcounts would otherwise hide the hand-over from TSan).
+    if (std::exception_ptr error = std::move(st->error)) std::rethrow_exception(std::move(error));
     if constexpr (!std::is_void_v<R>) return std::move(*st->value);
   }
 
