@@ -10,6 +10,7 @@
 #include "allocator.hpp"
 #include "fatal.hpp"
 #include "futex.hpp"
+#include "netpoll/poller.hpp"
 #include "overflow_guard.hpp"
 
 namespace weft::detail {
@@ -269,10 +270,7 @@ void scheduler::make_runnable(green_thread* g, worker* w, bool run_next) noexcep
       nidle_.fetch_sub(1);
     }
     idle_lock_.unlock();
-    if (iw) {
-      iw->wake_word.store(1, std::memory_order_release);
-      futex_wake(&iw->wake_word, 1);
-    }
+    if (iw) unpark(*iw);
     return;
   }
   wake_idle_worker();
@@ -297,8 +295,66 @@ void scheduler::wake_idle_worker() noexcept {
     return;
   }
   w->woken_spinning = true;
-  w->wake_word.store(1, std::memory_order_release);
-  futex_wake(&w->wake_word, 1);
+  unpark(*w);
+}
+
+// Wakes a worker taken off the idle list: on its futex, or in epoll if it polls there. Both
+// sides use seq_cst so that either the waker sees `polling` or the poller sees the wake word.
+void scheduler::unpark(worker& w) noexcept {
+  w.wake_word.store(1, std::memory_order_seq_cst);
+  futex_wake(&w.wake_word, 1);
+  if (w.polling.load(std::memory_order_seq_cst)) netpoller::started()->interrupt();
+}
+
+// Collects green threads whose sockets became ready, without blocking. True if it found any.
+bool scheduler::poll_network(worker& w) noexcept {
+  netpoller* np = netpoller::started();
+  if (!np || np->registered() == 0 || np->someone_blocks()) return false;
+  const int n = np->poll(0, [&](green_thread* g) { push_local(w, g); });
+  if (n > 1 && !single_) wake_idle_worker();
+  return n > 0;
+}
+
+// An idle worker with nothing to do blocks in epoll instead of on its futex, if no other worker
+// does already, until a socket is ready, the next timer is due, or a waker interrupts it.
+// False if it did not poll (the caller parks on the futex).
+bool scheduler::park_in_poller(worker& w, std::int64_t deadline) {
+  netpoller* np = netpoller::started();
+  if (!np || np->registered() == 0 || !np->try_begin_blocking_poll()) return false;
+  w.polling.store(true, std::memory_order_seq_cst);
+  green_thread* head = nullptr;
+  green_thread* tail = nullptr;
+  int n = 0;
+  if (w.wake_word.load(std::memory_order_seq_cst) == 0) {
+    std::int64_t timeout = -1;
+    if (deadline != no_deadline) timeout = std::max<std::int64_t>(deadline - now_ns(), 0);
+    n = np->poll(timeout, [&](green_thread* g) {
+      g->next = nullptr;
+      if (tail)
+        tail->next = g;
+      else
+        head = g;
+      tail = g;
+    });
+  }
+  w.polling.store(false, std::memory_order_relaxed);
+  np->end_blocking_poll();
+  if (w.wake_word.load(std::memory_order_acquire) != 0) {
+    w.wake_word.store(0, std::memory_order_relaxed);
+    if (w.woken_spinning) {
+      w.woken_spinning = false;
+      w.spinning = true;
+    }
+  } else {
+    leave_idle(w);
+  }
+  while (head) {
+    green_thread* nx = head->next;
+    push_local(w, head);
+    head = nx;
+  }
+  if (n > 1 && !single_) wake_idle_worker();
+  return true;
 }
 
 void scheduler::stop_spinning(worker& w) {
@@ -370,9 +426,12 @@ green_thread* scheduler::find_runnable(worker& w) {
     if (w.timers.next_deadline() != no_deadline &&
         ((w.tick & 7) == 0 || (w.local.empty() && !w.runnext.load(std::memory_order_relaxed))))
       fire_timers(w, w.timers, now_ns());
-    if (w.tick % global_check_interval == 0 && !global_.empty()) {
-      std::uint32_t n;
-      if (green_thread* g = global_.pop_batch(1, n)) return g;
+    if (w.tick % global_check_interval == 0) {
+      if (!global_.empty()) {
+        std::uint32_t n;
+        if (green_thread* g = global_.pop_batch(1, n)) return g;
+      }
+      poll_network(w);  // so that busy workers still see sockets become ready (Tokio's 61)
     }
     if (green_thread* g = take_local(w)) return g;
     if (!global_.empty()) {
@@ -388,6 +447,7 @@ green_thread* scheduler::find_runnable(worker& w) {
         return g;
       }
     }
+    if (poll_network(w)) continue;
     if (!single_) {
       const int busy = static_cast<int>(worker_count()) - nidle_.load();
       if (w.spinning || 2 * nspinning_.load() < busy) {
@@ -462,6 +522,7 @@ void scheduler::park_worker(worker& w) {
     leave_idle(w);
     return;
   }
+  if (park_in_poller(w, deadline)) return;
   while (w.wake_word.load(std::memory_order_acquire) == 0) {
     futex_wait(&w.wake_word, 0, deadline);
     if (deadline != no_deadline && now_ns() >= deadline) break;
@@ -565,8 +626,7 @@ void scheduler::stop() noexcept {
     worker* nx = w->next_idle;
     w->idle = false;
     nidle_.fetch_sub(1);
-    w->wake_word.store(1, std::memory_order_release);
-    futex_wake(&w->wake_word, 1);
+    unpark(*w);
     w = nx;
   }
   idle_lock_.unlock();

@@ -47,8 +47,9 @@ struct alignas(64) worker {
 
   // Parking (owner sleeps on wake_word; a waker pops it from the idle list and sets the word).
   alignas(64) std::atomic<std::uint32_t> wake_word{0};
-  bool idle = false;            // on the idle list (under scheduler::idle_lock_)
-  bool woken_spinning = false;  // set by the waker: start as a spinning worker
+  bool idle = false;                 // on the idle list (under scheduler::idle_lock_)
+  bool woken_spinning = false;       // set by the waker: start as a spinning worker
+  std::atomic<bool> polling{false};  // parked in epoll rather than on wake_word's futex
   worker* next_idle = nullptr;
 
   // Registry of started, unfinished green threads that first ran on this worker.
@@ -115,6 +116,9 @@ class scheduler {
   bool leave_idle(worker& w);
   void stop_spinning(worker& w);
   void wake_idle_worker() noexcept;
+  void unpark(worker& w) noexcept;
+  bool poll_network(worker& w) noexcept;
+  bool park_in_poller(worker& w, std::int64_t deadline);
   bool any_work() const noexcept;
   std::int64_t earliest_timer() const noexcept;
   void unwind_remaining();

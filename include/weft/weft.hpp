@@ -6,6 +6,7 @@
 #include "weft/config.hpp"
 #include "weft/join_handle.hpp"
 #include "weft/mutex.hpp"
+#include "weft/net.hpp"
 #include "weft/runtime.hpp"
 #include "weft/select.hpp"
 #include "weft/stats.hpp"
