@@ -115,13 +115,20 @@ std::uint16_t address::port() const noexcept {
 std::string address::to_string() const {
   if (len_ == 0) return "(none)";
   char buf[INET6_ADDRSTRLEN] = {};
+  std::string out;
   if (is_v6()) {
     inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, buf,
               sizeof buf);
-    return "[" + std::string(buf) + "]:" + std::to_string(port());
+    out.push_back('[');
+    out.append(buf);
+    out.push_back(']');
+  } else {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr, buf, sizeof buf);
+    out.append(buf);
   }
-  inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr, buf, sizeof buf);
-  return std::string(buf) + ":" + std::to_string(port());
+  out.push_back(':');
+  out.append(std::to_string(port()));
+  return out;
 }
 
 }  // namespace weft::net

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <type_traits>
 
 #include "weft/detail/spinlock.hpp"
 #include "weft/detail/waiter.hpp"
@@ -66,7 +67,9 @@ class netpoller {
   // interrupt(). Hands each green thread made runnable to `on_ready`; returns how many.
   template <class F>
   int poll(std::int64_t timeout_ns, F&& on_ready) {
-    ready_sink sink{&on_ready, [](void* f, green_thread* g) { (*static_cast<F*>(f))(g); }};
+    using fn = std::remove_reference_t<F>;
+    ready_sink sink{const_cast<void*>(static_cast<const void*>(&on_ready)),
+                    [](void* f, green_thread* g) { (*static_cast<fn*>(f))(g); }};
     return poll_impl(timeout_ns, sink);
   }
   // Breaks a blocking poll (from any thread). Cheap when one is already pending.

@@ -325,17 +325,18 @@ bool scheduler::park_in_poller(worker& w, std::int64_t deadline) {
   green_thread* head = nullptr;
   green_thread* tail = nullptr;
   int n = 0;
+  auto collect = [&](green_thread* g) {
+    g->next = nullptr;
+    if (tail)
+      tail->next = g;
+    else
+      head = g;
+    tail = g;
+  };
   if (w.wake_word.load(std::memory_order_seq_cst) == 0) {
     std::int64_t timeout = -1;
     if (deadline != no_deadline) timeout = std::max<std::int64_t>(deadline - now_ns(), 0);
-    n = np->poll(timeout, [&](green_thread* g) {
-      g->next = nullptr;
-      if (tail)
-        tail->next = g;
-      else
-        head = g;
-      tail = g;
-    });
+    n = np->poll(timeout, collect);
   }
   w.polling.store(false, std::memory_order_relaxed);
   np->end_blocking_poll();

@@ -5,7 +5,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/tools/deps.sh"
-weft_install_deps "${WEFT_BUILD_PACKAGES[@]}" golang-go python3
+source "$root/tools/http_bench.sh"
+weft_install_deps "${WEFT_BUILD_PACKAGES[@]}" golang-go python3 wrk util-linux
 
 runs=5
 while (($#)); do
@@ -22,7 +23,9 @@ echo "==== building (Release) ===="
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_TESTS=OFF >/dev/null
 cmake --build "$build" -j "$(nproc)"
 (cd "$root/bench/peers/go" && GOFLAGS=-mod=mod GOCACHE="$build/go-cache" go build -o "$build/go_micro" ./micro &&
-  GOFLAGS=-mod=mod GOCACHE="$build/go-cache" go build -o "$build/go_park" ./park)
+  GOFLAGS=-mod=mod GOCACHE="$build/go-cache" go build -o "$build/go_park" ./park &&
+  GOFLAGS=-mod=mod GOCACHE="$build/go-cache" go build -o "$build/go_http_hello" ./http_hello &&
+  GOFLAGS=-mod=mod GOCACHE="$build/go-cache" go build -o "$build/go_tcp_echo" ./tcp_echo)
 
 bench_args=(--benchmark_repetitions="$runs" --benchmark_format=json)
 echo "==== weft micro benchmarks (jemalloc for runtime objects) ===="
@@ -46,4 +49,6 @@ for workers in 1 2; do
   "$build/bench/park_million" 100000 "$workers" | sed 's/^park /park weft /' | tee -a "$results/park.txt"
   "$build/go_park" 100000 "$workers" | sed 's/^park /park go /' | tee -a "$results/park.txt"
 done
+echo "==== HTTP hello: 1 worker on core 0, wrk on the last core, weft and Go in turn ===="
+http_bench "$build/bench/http_hello" "$build/go_http_hello" 3 5 "$results/http.txt"
 python3 "$root/tools/bench_report.py" "$results" | tee "$results/latest.md"

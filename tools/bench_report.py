@@ -73,6 +73,7 @@ def main():
         j, m = statistics.median(weft[key]), statistics.median(libc[key])
         print(f"| {key[1]} | {fmt(j)} | {fmt(m)} | {m / j:.2f}× |")
     park_table(results / "park.txt")
+    http_table(results / "http.txt")
 
 
 def park_table(path):
@@ -86,6 +87,33 @@ def park_table(path):
         print(f"| {line.split()[1]} | {f['workers']} | {float(f['spawn_park_s']):.2f} s | "
               f"{float(f['release_s']):.2f} s | {f['rss_kib_per']} KiB | {f['pte_kib_per']} KiB | "
               f"{float(f['after_trim_share']) * 100:.0f}% |")
+
+
+def http_table(path):
+    if not path.exists():
+        return
+    runs = defaultdict(list)
+    p99s = defaultdict(list)
+    cpu = defaultdict(list)
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        f = dict(kv.split("=") for kv in parts[2:7])
+        key = (parts[1], int(f["conns"]))
+        runs[key].append(float(f["rps"]))
+        p99s[key].append(float(f["p99_ms"]))
+        cpu[key].append(float(f["cpu_us_per_req"]))
+    print("\nHTTP hello, keep-alive, 1 worker pinned to one core, wrk on the other "
+          f"(median of {max(len(v) for v in runs.values())} runs):\n")
+    print("| connections | weft req/s | spread | Go req/s | spread | weft / Go | p99 weft | p99 Go "
+          "| server CPU µs/req weft | Go | Go / weft |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for conns in sorted({c for _, c in runs}):
+        w, g = runs[("weft", conns)], runs[("go", conns)]
+        print(f"| {conns} | {statistics.median(w):,.0f} | {spread(w)} | {statistics.median(g):,.0f} | "
+              f"{spread(g)} | {statistics.median(w) / statistics.median(g):.2f}× | "
+              f"{statistics.median(p99s[('weft', conns)]):.2f} ms | {statistics.median(p99s[('go', conns)]):.2f} ms | "
+              f"{statistics.median(cpu[('weft', conns)]):.1f} | {statistics.median(cpu[('go', conns)]):.1f} | "
+              f"{statistics.median(cpu[('go', conns)]) / statistics.median(cpu[('weft', conns)]):.2f}× |")
 
 
 if __name__ == "__main__":
