@@ -259,18 +259,18 @@ void scheduler::make_runnable(green_thread* g, worker* w, bool run_next) noexcep
     if (!single_) wake_idle_worker();
     return;
   }
+  // From an OS thread (or another runtime's worker): once `g` is queued it may run, let main
+  // return and weft::run free this scheduler, while this thread still wakes a worker. The count
+  // makes run wait for it.
+  external_wakers_.fetch_add(1, std::memory_order_acq_rel);
+  struct leave {
+    std::atomic<int>& n;
+    ~leave() { n.fetch_sub(1, std::memory_order_release); }
+  } guard{external_wakers_};
   global_.push(g);
   if (single_) {
     // The lone worker may be parked: wake it if so.
-    idle_lock_.lock();
-    worker* iw = idle_head_;
-    if (iw) {
-      idle_head_ = nullptr;
-      iw->idle = false;
-      nidle_.fetch_sub(1);
-    }
-    idle_lock_.unlock();
-    if (iw) unpark(*iw);
+    if (worker* iw = pop_idle()) unpark(*iw);
     return;
   }
   wake_idle_worker();
@@ -282,6 +282,27 @@ void scheduler::wake_idle_worker() noexcept {
   if (nspinning_.load(std::memory_order_seq_cst) != 0) return;
   int zero = 0;
   if (!nspinning_.compare_exchange_strong(zero, 1)) return;
+  worker* w = pop_idle();
+  if (!w) {
+    nspinning_.fetch_sub(1);
+    return;
+  }
+  w->woken_spinning = true;
+  unpark(*w);
+}
+
+void scheduler::add_timer(timer_node& t) noexcept {
+  worker* w = current_worker();
+  if (w && w->sched == this) {
+    w->timers.insert(t);  // this worker looks at its heap before it sleeps
+    return;
+  }
+  workers_[0]->timers.insert(t);
+  // From an OS thread: a sleeping worker chose its wake-up time before this timer existed.
+  if (worker* iw = pop_idle()) unpark(*iw);
+}
+
+worker* scheduler::pop_idle() noexcept {
   idle_lock_.lock();
   worker* w = idle_head_;
   if (w) {
@@ -290,12 +311,7 @@ void scheduler::wake_idle_worker() noexcept {
     nidle_.fetch_sub(1);
   }
   idle_lock_.unlock();
-  if (!w) {
-    nspinning_.fetch_sub(1);
-    return;
-  }
-  w->woken_spinning = true;
-  unpark(*w);
+  return w;
 }
 
 // Wakes a worker taken off the idle list: on its futex, or in epoll if it polls there. Both
@@ -644,6 +660,9 @@ void scheduler::run_workers() {
   worker_main(*workers_[0]);
   for (unsigned i = 1; i < worker_count(); ++i) workers_[i]->thread.join();
   unwind_remaining();
+  for (unsigned spins = 0; external_wakers_.load(std::memory_order_acquire) != 0;)
+    spin_pause(spins);
+  for (auto& v : workers_) v->timers.drain();  // weft::after timers that never fired
   g_active.store(nullptr, std::memory_order_release);
 }
 

@@ -89,6 +89,9 @@ class scheduler {
   void make_runnable(green_thread* g, worker* w, bool run_next) noexcept;
 
   void fill_stats(runtime_stats& out) const noexcept;
+  // Queues a callback timer (weft::after, weft::ticker) on the calling worker's heap, or from an
+  // OS thread on worker 0's, waking a sleeping worker so that it sees the new deadline.
+  void add_timer(timer_node& t) noexcept;
 
   // The fast path of yield, park and exit (g->reason says which): switches from `g` straight to
   // the next green thread queued on `w`, without a trip through the scheduler loop. False when
@@ -117,6 +120,7 @@ class scheduler {
   void stop_spinning(worker& w);
   void wake_idle_worker() noexcept;
   void unpark(worker& w) noexcept;
+  worker* pop_idle() noexcept;  // takes a worker off the idle list (null: none)
   bool poll_network(worker& w) noexcept;
   bool park_in_poller(worker& w, std::int64_t deadline);
   bool any_work() const noexcept;
@@ -136,6 +140,7 @@ class scheduler {
   worker* idle_head_ = nullptr;
   std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> external_created_{0}, external_finished_{0};  // from OS threads
+  std::atomic<int> external_wakers_{0};  // OS threads inside make_runnable
 };
 
 // The worker the calling OS thread runs (null on other threads). Not inlined: a green thread

@@ -4,7 +4,7 @@ namespace weft::detail {
 
 void timer_heap::insert(timer_node& t) {
   lock_.lock();
-  t.heap = this;
+  t.heap.store(this, std::memory_order_release);
   heap_.push_back(&t);
   place(heap_.size() - 1, &t);
   sift_up(heap_.size() - 1);
@@ -12,13 +12,27 @@ void timer_heap::insert(timer_node& t) {
   lock_.unlock();
 }
 
-void timer_heap::cancel(timer_node& t) {
-  timer_heap* h = t.heap;
-  if (!h) return;
+void timer_heap::drain() noexcept {
+  lock_.lock();
+  std::vector<timer_node*> left;
+  left.swap(heap_);
+  publish();
+  lock_.unlock();
+  for (timer_node* t : left) {
+    t->index = -1;
+    t->heap.store(nullptr, std::memory_order_release);
+    if (t->discard) t->discard(*t);
+  }
+}
+
+bool timer_heap::cancel(timer_node& t) {
+  timer_heap* h = t.heap.load(std::memory_order_acquire);
+  if (!h) return false;
   h->lock_.lock();
-  if (t.index >= 0) h->remove_at(static_cast<std::size_t>(t.index));
+  const bool queued = t.heap.load(std::memory_order_relaxed) == h;
+  if (queued) h->remove_at(static_cast<std::size_t>(t.index));
   h->lock_.unlock();
-  t.heap = nullptr;
+  return queued;
 }
 
 void timer_heap::remove_at(std::size_t i) {
@@ -31,6 +45,7 @@ void timer_heap::remove_at(std::size_t i) {
     sift_down(static_cast<std::size_t>(last->index));
   }
   gone->index = -1;
+  gone->heap.store(nullptr, std::memory_order_release);
   publish();
 }
 

@@ -15,26 +15,40 @@ class timer_heap;
 
 struct timer_node {
   std::int64_t when = no_deadline;
-  waiter* target = nullptr;    // claimed with `timed_out` when the timer fires
-  timer_heap* heap = nullptr;  // where it is queued; null when not queued
+  waiter* target = nullptr;                // claimed with `timed_out` when the timer fires
+  std::atomic<timer_heap*> heap{nullptr};  // where it is queued; null when not queued
   std::int32_t index = -1;
+  timer_node* fire_next = nullptr;  // chains callback timers being fired
+  // A callback timer (weft::after, weft::ticker) has no waiter: when due it is taken out of the
+  // heap and `fire` runs after the heap's lock is released (it may take channel locks, and a
+  // parking green thread takes a heap lock while it holds channel locks). It returns when to
+  // fire again (no_deadline: never; it may then have freed the node). `discard` runs instead
+  // if the runtime ends first.
+  std::int64_t (*fire)(timer_node&, std::int64_t now) = nullptr;
+  void (*discard)(timer_node&) = nullptr;
 };
 
 class timer_heap {
  public:
   void insert(timer_node& t);
-  // Removes `t` if still queued (it may have fired). Safe from any thread.
-  static void cancel(timer_node& t);
+  // Removes `t` if still queued (it may have fired). Safe from any thread. True if it removed it.
+  static bool cancel(timer_node& t);
   // Fires due timers: each claimed waiter is appended to `out` (its thread must be readied by
   // the caller). Returns how many were claimed.
   template <class Out>
   std::size_t fire_due(std::int64_t now, Out&& out) {
     if (next_deadline_.load(std::memory_order_acquire) > now) return 0;
     std::size_t n = 0;
+    timer_node* callbacks = nullptr;  // chained through `heap` while out of the heap
     lock_.lock();
     while (!heap_.empty() && heap_[0]->when <= now) {
       timer_node* t = heap_[0];
       remove_at(0);
+      if (t->fire) {
+        t->fire_next = callbacks;
+        callbacks = t;
+        continue;
+      }
       // Claim under the lock: the waiter's owner removes its timer under this same lock before
       // it can return, so the waiter is still alive here.
       if (t->target->claim(wake_reason::timed_out)) {
@@ -43,12 +57,23 @@ class timer_heap {
       }
     }
     lock_.unlock();
+    while (callbacks) {
+      timer_node* t = callbacks;
+      callbacks = t->fire_next;
+      const std::int64_t again = t->fire(*t, now);
+      if (again != no_deadline) {
+        t->when = again;
+        insert(*t);
+      }
+    }
     return n;
   }
   std::int64_t next_deadline() const noexcept {
     return next_deadline_.load(std::memory_order_acquire);
   }
   std::size_t size_unlocked() const noexcept { return heap_.size(); }
+  // When the runtime ends: empties the heap, discarding callback timers (waiters are gone).
+  void drain() noexcept;
 
  private:
   void remove_at(std::size_t i);

@@ -10,4 +10,5 @@
 #include "weft/runtime.hpp"
 #include "weft/select.hpp"
 #include "weft/stats.hpp"
+#include "weft/timer.hpp"
 #include "weft/wait_group.hpp"
