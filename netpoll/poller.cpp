@@ -277,9 +277,14 @@ int netpoller::poll_impl(std::int64_t timeout_ns, ready_sink& sink) {
   for (int i = 0; i < n; ++i) {
     const std::uint64_t tag = events[i].data.u64;
     if (tag == interrupt_tag) {
-      std::uint64_t drained;
-      [[maybe_unused]] ssize_t r = ::read(eventfd_, &drained, sizeof drained);
-      interrupt_pending_.store(false, std::memory_order_release);
+      // Only the sleeping poller consumes an interrupt: a worker polling without blocking may
+      // see it too (the eventfd is level-triggered) but must leave it for the one it was for.
+      // Clear the flag before draining so that a later interrupt always writes again.
+      if (timeout_ns != 0) {
+        interrupt_pending_.store(false, std::memory_order_seq_cst);
+        std::uint64_t drained;
+        [[maybe_unused]] ssize_t r = ::read(eventfd_, &drained, sizeof drained);
+      }
       continue;
     }
     poll_descriptor* pd = lookup(tag);
