@@ -73,7 +73,8 @@ green_thread* finish_node(chan_node& n, chan_result r) noexcept {
 }
 
 chan_result park_on(chan_core& c, chan_node& n, node_queue& q) {
-  const wake_reason why = park(*n.w, &c.lock);
+  const wake_reason why = park(*n.w, &c.lock, no_deadline,
+                               &q == &c.recvq ? wait_reason::chan_receive : wait_reason::chan_send);
   if (why == wake_reason::notified) return n.result;
   // Shutdown: nobody claimed the node, so it is still queued; take it out before unwinding.
   c.lock.lock();
@@ -109,7 +110,8 @@ void release_nodes(chan_node* chain) noexcept {
 
 void block_forever() {
   waiter w;
-  park(w, nullptr);  // only shutdown (or, on an OS thread, nothing) ends this
+  park(w, nullptr, no_deadline,
+       wait_reason::forever);  // only shutdown (or, on an OS thread, nothing) ends this
   throw_forced_unwind();
 }
 

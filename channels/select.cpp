@@ -103,7 +103,7 @@ std::size_t select_run(select_case* cases, std::size_t n) {
       sc.c->lock.lock();
       try {
         done = sc.k == select_case::kind::recv ? sc.ops->try_recv(sc.c, sc.slot, &wake)
-                                                 : sc.ops->try_send(sc.c, sc.slot, &wake);
+                                               : sc.ops->try_send(sc.c, sc.slot, &wake);
       } catch (...) {
         sc.c->lock.unlock();
         ready(wake);
@@ -158,7 +158,8 @@ std::size_t select_run(select_case* cases, std::size_t n) {
       sc.node.case_index = static_cast<std::uint32_t>(i);
       (sc.k == select_case::kind::recv ? sc.c->recvq : sc.c->sendq).push_back(sc.node);
     }
-    const wake_reason why = park_multi(w, locks.data(), locks.size(), deadline);
+    const wake_reason why =
+        park_multi(w, locks.data(), locks.size(), deadline, wait_reason::select);
 
     // Take the losing nodes back out (the winner was unlinked by whoever claimed it).
     locks.lock();

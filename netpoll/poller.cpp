@@ -209,7 +209,9 @@ io_wait_result netpoller::wait(poll_descriptor* pd, io_direction dir, std::int64
   }
   waiter w;
   s.parked = &w;
-  const wake_reason why = park(w, &pd->lock, deadline);
+  const wake_reason why =
+      park(w, &pd->lock, deadline,
+           dir == io_direction::read ? wait_reason::io_read : wait_reason::io_write);
   if (why == wake_reason::notified)  // the notifier unlinked us
     return pd->closing() ? io_wait_result::closed : io_wait_result::ready;
   pd->lock.lock();

@@ -7,26 +7,35 @@
 
 namespace weft::detail {
 
-void fatal_uncaught_exception(std::uint64_t id, std::exception_ptr e) noexcept {
+thread_label::thread_label(std::uint64_t id, const char* name) noexcept {
+  if (name && *name)
+    std::snprintf(text, sizeof text, "green thread %llu \"%s\"",
+                  static_cast<unsigned long long>(id), name);
+  else
+    std::snprintf(text, sizeof text, "green thread %llu", static_cast<unsigned long long>(id));
+}
+
+void fatal_uncaught_exception(std::uint64_t id, const char* name, std::exception_ptr e) noexcept {
+  const thread_label label(id, name);
   const char* what = "(not derived from std::exception)";
   const std::type_info* type = abi::__cxa_current_exception_type();
   try {
     std::rethrow_exception(e);
   } catch (const std::exception& ex) {
-    std::fprintf(stderr, "weft: uncaught exception in green thread %llu: %s: %s\n",
-                 static_cast<unsigned long long>(id), type ? type->name() : "?", ex.what());
+    std::fprintf(stderr, "weft: uncaught exception in %s: %s: %s\n", label.text,
+                 type ? type->name() : "?", ex.what());
     std::fflush(stderr);
     std::abort();
   } catch (...) {
   }
-  std::fprintf(stderr, "weft: uncaught exception in green thread %llu: %s %s\n",
-               static_cast<unsigned long long>(id), type ? type->name() : "?", what);
+  std::fprintf(stderr, "weft: uncaught exception in %s: %s %s\n", label.text,
+               type ? type->name() : "?", what);
   std::fflush(stderr);
   std::abort();
 }
 
-void fatal_message(std::uint64_t id, const char* what) noexcept {
-  std::fprintf(stderr, "weft: green thread %llu: %s\n", static_cast<unsigned long long>(id), what);
+void fatal_message(std::uint64_t id, const char* name, const char* what) noexcept {
+  std::fprintf(stderr, "weft: %s: %s\n", thread_label(id, name).text, what);
   std::fflush(stderr);
   std::abort();
 }

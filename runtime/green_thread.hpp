@@ -2,6 +2,7 @@
 // callable stored inline after it; its stack is taken only when it first runs.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -48,6 +49,11 @@ struct green_thread {
   timer_node timer;
 
   switch_annotations annotations;
+
+  // For dumps and the deadlock report (read by other threads, hence atomic, written relaxed).
+  std::atomic<wait_reason> waiting_for{wait_reason::none};
+  std::atomic<std::int64_t> parked_since{0};  // coarse steady-clock ns
+  char name[32] = {};                         // from spawn_options::name, truncated
 
   void* storage() noexcept { return reinterpret_cast<char*>(this) + storage_offset(); }
   static constexpr std::size_t storage_offset() noexcept {

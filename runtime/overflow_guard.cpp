@@ -55,6 +55,11 @@ void on_fault(int sig, siginfo_t* info, void* ctx) noexcept {
     if (addr + 64 * 1024 >= base && addr < base + page_size()) {
       write_str("weft: stack overflow in green thread ");
       write_num(g->id);
+      if (g->name[0]) {
+        write_str(" \"");
+        write_str(g->name);
+        write_str("\"");
+      }
       write_str(" (stack reserved: ");
       write_num((g->stack_mapped - page_size()) / 1024);
       write_str(" KiB; raise weft::config::stack_size or pass spawn_options{.stack_size})\n");

@@ -138,8 +138,47 @@ wake_reason park_os_thread(waiter& w, spinlock* const* held, std::uint32_t held_
 
 }  // namespace
 
+const char* wait_reason_name(wait_reason r) noexcept {
+  switch (r) {
+    case wait_reason::none:
+      return "parked";
+    case wait_reason::chan_receive:
+      return "chan receive";
+    case wait_reason::chan_send:
+      return "chan send";
+    case wait_reason::select:
+      return "select";
+    case wait_reason::mutex:
+      return "mutex";
+    case wait_reason::condition_variable:
+      return "condition variable";
+    case wait_reason::wait_group:
+      return "wait_group";
+    case wait_reason::sleep:
+      return "sleep";
+    case wait_reason::join:
+      return "join";
+    case wait_reason::io_read:
+      return "IO read";
+    case wait_reason::io_write:
+      return "IO write";
+    case wait_reason::forever:
+      return "nil channel (forever)";
+  }
+  return "parked";
+}
+
+namespace {
+// Coarse (a few ms) but cheap: it only says how long a green thread has waited, in dumps.
+std::int64_t coarse_now_ns() noexcept {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+}  // namespace
+
 wake_reason park_multi(waiter& w, spinlock* const* held, std::uint32_t held_count,
-                       std::int64_t deadline) {
+                       std::int64_t deadline, wait_reason what) {
   green_thread* g = current_green();
   if (!g) return park_os_thread(w, held, held_count, deadline);
   if (must_unwind(g) || (deadline != no_deadline && deadline <= now_ns())) {
@@ -150,13 +189,20 @@ wake_reason park_multi(waiter& w, spinlock* const* held, std::uint32_t held_coun
     return w.reason();
   }
   w.thread = g;
+  g->parked_since.store(coarse_now_ns(), std::memory_order_relaxed);
+  g->waiting_for.store(what, std::memory_order_relaxed);
   g->parked_on = &w;
   g->park_locks = held;
   g->park_lock_count = held_count;
   g->timer.when = deadline;
   g->timer.target = &w;
   g->reason = switch_reason::park;
-  if (!g->sched->hand_off(*g->running_on, g)) switch_out(g, switch_reason::park);
+  worker* from = g->running_on;
+  from->parks.store(from->parks.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (!g->sched->hand_off(*from, g)) switch_out(g, switch_reason::park);
+  worker* to = g->running_on;
+  to->resumes.store(to->resumes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  g->waiting_for.store(wait_reason::none, std::memory_order_relaxed);
   g->parked_on = nullptr;
   if (deadline != no_deadline) {
     timer_heap::cancel(g->timer);
@@ -167,8 +213,8 @@ wake_reason park_multi(waiter& w, spinlock* const* held, std::uint32_t held_coun
   return why;
 }
 
-wake_reason park(waiter& w, spinlock* held, std::int64_t deadline) {
-  return held ? park_multi(w, &held, 1, deadline) : park_multi(w, nullptr, 0, deadline);
+wake_reason park(waiter& w, spinlock* held, std::int64_t deadline, wait_reason what) {
+  return held ? park_multi(w, &held, 1, deadline, what) : park_multi(w, nullptr, 0, deadline, what);
 }
 
 void yield_now() {
@@ -193,7 +239,7 @@ void coop_point() {
 
 void sleep_until_ns(std::int64_t deadline) {
   waiter w;
-  const wake_reason why = park(w, nullptr, deadline);
+  const wake_reason why = park(w, nullptr, deadline, wait_reason::sleep);
   if (why == wake_reason::cancelled) throw_forced_unwind();
 }
 
@@ -214,7 +260,7 @@ void event::wait() {
     return;
   }
   waiters_.push_back(w);
-  if (park(w, &lock_) == wake_reason::notified) return;
+  if (park(w, &lock_, no_deadline, wait_reason::join) == wake_reason::notified) return;
   lock_.lock();
   waiters_.remove(w);
   lock_.unlock();

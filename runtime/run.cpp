@@ -68,7 +68,7 @@ int run_main(std::function<int()> main, const config& cfg) {
     sched->stop();
   };
   using body_t = decltype(body);
-  green_thread* g = sched->create(sizeof(body_t), &task_of<body_t>::vtable, spawn_options{});
+  green_thread* g = sched->create(sizeof(body_t), &task_of<body_t>::vtable, named("main"));
   ::new (g->storage()) body_t(std::move(body));
   sched->make_runnable(g, nullptr, false);
   sched->run_workers();

@@ -68,7 +68,7 @@ void green_entry(transfer t) noexcept {
     } catch (const forced_unwind&) {
       // unwound at shutdown: done
     } catch (...) {
-      fatal_uncaught_exception(g->id, std::current_exception());
+      fatal_uncaught_exception(g->id, g->name, std::current_exception());
     }
   }
   g->vtable->destroy(g->storage());
@@ -207,6 +207,7 @@ green_thread* scheduler::create(std::size_t storage_size, const task_vtable* vt,
   g->vtable = vt;
   g->sched = this;
   g->stack_size = o.stack_size;
+  o.name.copy(g->name, sizeof g->name - 1);
   if (on_worker) {
     if (w->id_next == w->id_end) {
       w->id_next = g_next_id.fetch_add(id_block, std::memory_order_relaxed);
@@ -539,6 +540,7 @@ void scheduler::park_worker(worker& w) {
     leave_idle(w);
     return;
   }
+  if (deadline == no_deadline && cfg_.detect_deadlock) deadline = check_deadlock(deadline);
   if (park_in_poller(w, deadline)) return;
   while (w.wake_word.load(std::memory_order_acquire) == 0) {
     futex_wait(&w.wake_word, 0, deadline);
@@ -575,7 +577,7 @@ void scheduler::run_green(worker& w, green_thread* g) {
     try {
       prepare_first_run(w, g);
     } catch (const std::exception& e) {
-      fatal_message(g->id, e.what());
+      fatal_message(g->id, g->name, e.what());
     }
   }
   g->running_on = &w;
@@ -653,6 +655,7 @@ void scheduler::run_workers() {
   scheduler* expected = nullptr;
   if (!g_active.compare_exchange_strong(expected, this))
     throw std::logic_error("weft::run: a runtime is already running in this process");
+  start_introspection();
   for (unsigned i = 1; i < worker_count(); ++i) {
     worker& w = *workers_[i];
     w.thread = std::thread([this, &w] { worker_main(w); });
@@ -663,6 +666,7 @@ void scheduler::run_workers() {
   for (unsigned spins = 0; external_wakers_.load(std::memory_order_acquire) != 0;)
     spin_pause(spins);
   for (auto& v : workers_) v->timers.drain();  // weft::after timers that never fired
+  stop_introspection();
   g_active.store(nullptr, std::memory_order_release);
 }
 
@@ -729,6 +733,14 @@ void scheduler::fill_stats(runtime_stats& out) const noexcept {
   out.stacks_mapped = depot_.mapped();
   out.stacks_pooled = depot_.pooled();
   for (auto& v : workers_) out.stacks_pooled += v->stacks.pooled();
+  out.idle_workers = static_cast<unsigned>(std::max(nidle_.load(std::memory_order_relaxed), 0));
+  out.spinning_workers =
+      static_cast<unsigned>(std::max(nspinning_.load(std::memory_order_relaxed), 0));
+  out.runnable_global = global_.size();
+  for (auto& v : workers_) {
+    out.runnable_local += v->local.size() + (v->runnext.load(std::memory_order_relaxed) ? 1 : 0);
+  }
+  out.parked = parked_count();
 }
 
 }  // namespace weft::detail

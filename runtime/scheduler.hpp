@@ -61,6 +61,7 @@ struct alignas(64) worker {
 
   // Counters read by stats(): written by this worker only.
   std::atomic<std::uint64_t> created{0}, finished{0}, steals{0}, forced_yields{0};
+  std::atomic<std::uint64_t> parks{0}, resumes{0};  // parked now = Σparks − Σresumes
 
   std::vector<spinlock*> unlock_scratch;  // park's locks, copied before they are released
 
@@ -103,6 +104,15 @@ class scheduler {
 
   stack_depot& depot() noexcept { return depot_; }
 
+  // Introspection (runtime/introspect.cpp). A dump lists every started green thread with its
+  // name and what it waits for; from a signal handler it only try-locks.
+  struct dump_sink {
+    void (*write)(void* ctx, const char* text, std::size_t size);
+    void* ctx;
+  };
+  void write_dump(const dump_sink& out, bool from_signal) const noexcept;
+  std::uint64_t parked_count() const noexcept;
+
  private:
   friend struct scheduler_access;
   void worker_main(worker& w);
@@ -127,6 +137,14 @@ class scheduler {
   std::int64_t earliest_timer() const noexcept;
   void unwind_remaining();
   void register_thread(worker& home, green_thread* g) noexcept;
+  // Deadlock detection: called by a worker about to sleep with no timer pending. Returns the
+  // deadline to sleep until (a grace period while a deadlock is suspected), or ends the
+  // program when it is certain.
+  std::int64_t check_deadlock(std::int64_t deadline) noexcept;
+  [[noreturn]] void report_deadlock() const noexcept;
+  void start_introspection();
+  void stop_introspection() noexcept;
+  void trace_loop(unsigned interval_ms);
   void unregister_thread(green_thread* g) noexcept;
 
   config cfg_;
@@ -140,7 +158,12 @@ class scheduler {
   worker* idle_head_ = nullptr;
   std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> external_created_{0}, external_finished_{0};  // from OS threads
-  std::atomic<int> external_wakers_{0};  // OS threads inside make_runnable
+  std::atomic<int> external_wakers_{0};             // OS threads inside make_runnable
+  std::atomic<std::uint64_t> suspect_snapshot_{0};  // progress seen when a deadlock was suspected
+  std::atomic<std::int64_t> suspect_since_{0};
+  std::thread tracer_;  // WEFT_TRACE=schedtrace:<ms>
+  std::atomic<std::uint32_t> tracer_stop_{0};
+  bool sigquit_installed_ = false;
 };
 
 // The worker the calling OS thread runs (null on other threads). Not inlined: a green thread

@@ -58,7 +58,9 @@ void wait_group::wait() {
   detail::waiter w;
   lock_.lock();
   waiters_.push_back(w);
-  if (detail::park(w, &lock_) == wake_reason::notified) return;
+  if (detail::park(w, &lock_, detail::no_deadline, detail::wait_reason::wait_group) ==
+      wake_reason::notified)
+    return;
   // Shutdown: take ourselves out (and off the count a releaser would wait for) and unwind.
   lock_.lock();
   if (w.linked) {
@@ -99,7 +101,9 @@ void mutex::lock() {
   }
   waiters_.push_back(w);
   // unlock() hands the lock over directly: once notified, we own it.
-  if (detail::park(w, &lock_) == wake_reason::notified) return;
+  if (detail::park(w, &lock_, detail::no_deadline, detail::wait_reason::mutex) ==
+      wake_reason::notified)
+    return;
   lock_.lock();
   waiters_.remove(w);
   if (waiters_.empty()) state_.fetch_and(~waiters_bit, std::memory_order_relaxed);
@@ -141,7 +145,8 @@ void condition_variable::enqueue(detail::waiter& w) {
 }
 
 bool condition_variable::park_enqueued(detail::waiter& w, std::int64_t deadline) {
-  const wake_reason why = detail::park(w, &lock_, deadline);
+  const wake_reason why =
+      detail::park(w, &lock_, deadline, detail::wait_reason::condition_variable);
   if (why == wake_reason::notified) return true;
   lock_.lock();
   waiters_.remove(w);

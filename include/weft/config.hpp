@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 namespace weft {
 
@@ -16,11 +17,25 @@ struct config {
   // Runtime operations a green thread may complete without blocking before it is made to yield
   // (Tokio's cooperative budget). 0 disables the budget.
   std::uint32_t coop_budget = 128;
+  // When every green thread is parked and nothing can wake one (no timer, no socket, no other
+  // OS thread in the process), print "weft: all green threads are asleep - deadlock!" with each
+  // green thread's wait and exit with status 2, as Go does.
+  bool detect_deadlock = true;
+  // SIGQUIT (Ctrl-\) prints every green thread to stderr and exits with status 2, as Go does
+  // (only if the program has no SIGQUIT handler of its own).
+  bool dump_on_sigquit = true;
 };
 
 // Per-spawn options: weft::go(weft::spawn_options{.stack_size = 8 << 20}, f).
 struct spawn_options {
   std::size_t stack_size = 0;  // 0: config::stack_size
+  // Shown in dumps, the deadlock report and fatal messages (copied; up to 31 bytes kept).
+  std::string_view name{};
 };
+
+// weft::go(weft::named("accept-loop"), f): a green thread with a name.
+inline spawn_options named(std::string_view name, std::size_t stack_size = 0) {
+  return spawn_options{stack_size, name};
+}
 
 }  // namespace weft

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iosfwd>
 
 namespace weft {
 
@@ -14,10 +15,19 @@ struct runtime_stats {
   std::uint64_t forced_yields = 0;          // yields forced by the cooperative budget
   std::uint64_t stacks_mapped = 0;          // stacks currently mapped (in use or pooled)
   std::uint64_t stacks_pooled = 0;          // mapped stacks waiting for reuse
+  unsigned idle_workers = 0;                // asleep (on a futex, or in epoll)
+  unsigned spinning_workers = 0;            // looking for work to steal
+  std::uint64_t runnable_global = 0;        // queued on the global queue
+  std::uint64_t runnable_local = 0;         // queued on the workers' rings and run-next slots
+  std::uint64_t parked = 0;                 // waiting (channel, lock, sleep, socket, ...)
 };
 
 // A snapshot; cheap enough to call often. Zeroes when no runtime ever ran.
 runtime_stats stats() noexcept;
+
+// Writes every started green thread (id, name, state, what it waits for and for how long) to
+// `out`, Go's goroutine dump; SIGQUIT prints the same to stderr. Nothing without a runtime.
+void dump(std::ostream& out);
 
 // Gives the kernel back the green-thread stacks pooled for reuse (the runtime also does this by
 // itself when the pool grows large). Returns how many stacks were unmapped; 0 without a runtime.

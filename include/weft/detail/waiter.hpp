@@ -16,6 +16,23 @@ struct green_thread;
 
 enum class wake_reason : std::uint32_t { waiting = 0, notified, timed_out, cancelled };
 
+// What a parked green thread waits for, as dumps and the deadlock report name it.
+enum class wait_reason : std::uint8_t {
+  none = 0,
+  chan_receive,
+  chan_send,
+  select,
+  mutex,
+  condition_variable,
+  wait_group,
+  sleep,
+  join,
+  io_read,
+  io_write,
+  forever,  // a nil channel
+};
+const char* wait_reason_name(wait_reason r) noexcept;
+
 using clock = std::chrono::steady_clock;
 inline constexpr std::int64_t no_deadline = INT64_MAX;
 
@@ -88,10 +105,11 @@ class waiter_list {
 // suspended, so a notifier that takes `held` always finds a waiter it may wake. Returns why it
 // woke; after `timed_out` or `cancelled` the caller unlinks `w` itself (under its lock), and after
 // `cancelled` calls throw_forced_unwind().
-wake_reason park(waiter& w, spinlock* held, std::int64_t deadline = no_deadline);
+wake_reason park(waiter& w, spinlock* held, std::int64_t deadline = no_deadline,
+                 wait_reason what = wait_reason::none);
 // The same, releasing several locks (a select holds one per channel).
 wake_reason park_multi(waiter& w, spinlock* const* held, std::uint32_t held_count,
-                       std::int64_t deadline = no_deadline);
+                       std::int64_t deadline = no_deadline, wait_reason what = wait_reason::none);
 
 // Thrown out of a park point to unwind a green thread when weft::run ends. Not derived from
 // std::exception on purpose: `catch (const std::exception&)` must not swallow it; code that
