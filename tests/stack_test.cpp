@@ -79,9 +79,9 @@ TEST_P(stack_test, a_stack_that_cannot_be_mapped_throws_from_spawn_and_harms_not
 namespace {
 
 TEST_P(stack_test, trim_returns_pooled_stacks) {
-  const int n = weft_test::sanitized ? 500 : 20000;
+  constexpr int n = weft_test::sanitized ? 500 : 20000;
   weft::run(
-      [n] {
+      [] {
         weft::wait_group started, wg;
         started.add(n);
         wg.add(n);
