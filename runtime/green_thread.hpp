@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "context_switch.hpp"
 #include "timer_heap.hpp"
@@ -18,6 +19,18 @@ class scheduler;
 
 // What a green thread asks of its worker when it switches back to the scheduler loop.
 enum class switch_reason : std::uint8_t { yield, park, exit };
+
+// weft::local values of one green thread, indexed by slot (runtime/local_storage.cpp).
+struct local_table {
+  struct entry {
+    void* value = nullptr;
+    void (*destroy)(void*) = nullptr;
+  };
+  std::vector<entry> entries;
+  void destroy_all() noexcept;
+};
+// Destroys a green thread's weft::local values; run on its own stack as it ends.
+void destroy_locals(green_thread* g) noexcept;
 
 struct green_thread {
   fcontext ctx = nullptr;        // saved context while not running; null before the first run
@@ -54,6 +67,12 @@ struct green_thread {
   std::atomic<wait_reason> waiting_for{wait_reason::none};
   std::atomic<std::int64_t> parked_since{0};  // coarse steady-clock ns
   char name[32] = {};                         // from spawn_options::name, truncated
+
+  // Per-OS-thread state carried across switches (thread_state.hpp).
+  int saved_errno = 0;
+  unsigned int eh_uncaught = 0;
+  void* eh_caught = nullptr;
+  local_table* locals = nullptr;  // weft::local values, created on first use
 
   void* storage() noexcept { return reinterpret_cast<char*>(this) + storage_offset(); }
   static constexpr std::size_t storage_offset() noexcept {

@@ -12,6 +12,7 @@
 #include "futex.hpp"
 #include "netpoll/poller.hpp"
 #include "overflow_guard.hpp"
+#include "thread_state.hpp"
 
 namespace weft::detail {
 namespace {
@@ -72,6 +73,7 @@ void green_entry(transfer t) noexcept {
     }
   }
   g->vtable->destroy(g->storage());
+  destroy_locals(g);
   g->reason = switch_reason::exit;
   w = g->running_on;
   // Hand over directly unless ASan runs: the frames of hand_off would stay poisoned on this
@@ -101,8 +103,10 @@ scheduler* active_scheduler() noexcept {
 void switch_out(green_thread* g, switch_reason reason) noexcept {
   g->reason = reason;
   worker* w = g->running_on;
+  save_thread_state(g);
   transfer t = switch_context(w->sched_ctx, g, g->annotations, w->sched_annotations);
   g->sched->resumed(t);
+  restore_thread_state(g);
 }
 
 // What a switch passes: the scheduler loop passes its worker; a green thread handing over
@@ -146,9 +150,11 @@ bool scheduler::hand_off(worker& w, green_thread* g) noexcept {
   next->budget = cfg_.coop_budget ? cfg_.coop_budget : UINT32_MAX;
   w.current = next;
   void* note = reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(g) | handoff_tag);
+  save_thread_state(g);
   transfer t = switch_context(next->ctx, note, g->annotations, next->annotations,
                               g->reason == switch_reason::exit);
   resumed(t);  // never reached by a green thread that exited
+  restore_thread_state(g);
   return true;
 }
 
@@ -625,6 +631,7 @@ void scheduler::finish(worker& w, green_thread* g) noexcept {
 void scheduler::worker_main(worker& w) {
   overflow_guard guard;  // this thread's alternate signal stack, for overflow reports
   tls_worker = &w;
+  bind_thread_state(w);
   void* bottom;
   std::size_t size;
   thread_stack_bounds(bottom, size);

@@ -20,6 +20,7 @@
 namespace weft::detail {
 
 class scheduler;
+struct eh_globals_layout;
 
 struct alignas(64) worker {
   worker(scheduler& s, unsigned idx, stack_depot& depot) : sched(&s), index(idx), stacks(depot) {}
@@ -62,6 +63,10 @@ struct alignas(64) worker {
   // Counters read by stats(): written by this worker only.
   std::atomic<std::uint64_t> created{0}, finished{0}, steals{0}, forced_yields{0};
   std::atomic<std::uint64_t> parks{0}, resumes{0};  // parked now = Σparks − Σresumes
+
+  // This thread's errno and C++ exception globals (thread_state.hpp).
+  int* errno_slot = nullptr;
+  struct eh_globals_layout* eh_globals = nullptr;
 
   std::vector<spinlock*> unlock_scratch;  // park's locks, copied before they are released
 

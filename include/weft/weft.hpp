@@ -5,6 +5,7 @@
 #include "weft/condition_variable.hpp"
 #include "weft/config.hpp"
 #include "weft/join_handle.hpp"
+#include "weft/local.hpp"
 #include "weft/mutex.hpp"
 #include "weft/net.hpp"
 #include "weft/runtime.hpp"
