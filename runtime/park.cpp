@@ -168,14 +168,11 @@ const char* wait_reason_name(wait_reason r) noexcept {
   return "parked";
 }
 
-namespace {
-// Coarse (a few ms) but cheap: it only says how long a green thread has waited, in dumps.
 std::int64_t coarse_now_ns() noexcept {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
-}  // namespace
 
 wake_reason park_multi(waiter& w, spinlock* const* held, std::uint32_t held_count,
                        std::int64_t deadline, wait_reason what) {
@@ -189,7 +186,9 @@ wake_reason park_multi(waiter& w, spinlock* const* held, std::uint32_t held_coun
     return w.reason();
   }
   w.thread = g;
-  g->parked_since.store(coarse_now_ns(), std::memory_order_relaxed);
+  // The worker's clock, refreshed every few switches: a dump's "waited 3.2 s" needs no more,
+  // and reading a clock on every park would cost more than the rest of the park's bookkeeping.
+  g->parked_since.store(g->running_on->recent_time, std::memory_order_relaxed);
   g->waiting_for.store(what, std::memory_order_relaxed);
   g->parked_on = &w;
   g->park_locks = held;

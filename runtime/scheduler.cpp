@@ -136,7 +136,7 @@ bool scheduler::hand_off(worker& w, green_thread* g) noexcept {
     return false;
   green_thread* next = take_local(w);
   if (!next) return false;
-  ++w.tick;
+  if ((++w.tick & 15) == 0) w.recent_time = coarse_now_ns();
   if (!next->ctx) {
     try {
       prepare_first_run(w, next);
@@ -446,7 +446,7 @@ green_thread* scheduler::steal(worker& w) {
 green_thread* scheduler::find_runnable(worker& w) {
   for (;;) {
     if (stopping()) return nullptr;
-    ++w.tick;
+    if ((++w.tick & 15) == 0) w.recent_time = coarse_now_ns();
     if (w.timers.next_deadline() != no_deadline &&
         ((w.tick & 7) == 0 || (w.local.empty() && !w.runnext.load(std::memory_order_relaxed))))
       fire_timers(w, w.timers, now_ns());
@@ -483,6 +483,7 @@ green_thread* scheduler::find_runnable(worker& w) {
       }
     }
     park_worker(w);
+    w.recent_time = coarse_now_ns();  // it may have slept long
   }
 }
 
@@ -632,6 +633,7 @@ void scheduler::worker_main(worker& w) {
   overflow_guard guard;  // this thread's alternate signal stack, for overflow reports
   tls_worker = &w;
   bind_thread_state(w);
+  w.recent_time = coarse_now_ns();
   void* bottom;
   std::size_t size;
   thread_stack_bounds(bottom, size);

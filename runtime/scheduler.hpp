@@ -31,6 +31,7 @@ struct alignas(64) worker {
   fcontext sched_ctx = nullptr;     // the scheduler loop, while a green thread runs
   switch_annotations sched_annotations;
   std::uint32_t tick = 0;
+  std::int64_t recent_time = 0;          // coarse steady-clock ns, refreshed every 16 ticks
   std::atomic<std::uint32_t> slices{0};  // green threads run so far; thieves read it
   std::uint32_t runnext_streak = 0;
   std::uint64_t rng;

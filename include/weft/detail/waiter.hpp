@@ -41,6 +41,7 @@ inline std::int64_t to_deadline(clock::time_point tp) noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count();
 }
 std::int64_t now_ns() noexcept;
+std::int64_t coarse_now_ns() noexcept;  // CLOCK_MONOTONIC_COARSE: a few ms of resolution
 
 struct waiter {
   std::atomic<std::uint32_t> state{0};  // a wake_reason; also the futex word of an OS thread
