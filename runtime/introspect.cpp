@@ -154,7 +154,7 @@ void scheduler::trace_loop(unsigned interval_ms) {
     std::fprintf(stderr,
                  "weft schedtrace: %lldms workers=%u idle=%u spinning=%u global=%llu "
                  "local=[%s] parked=%llu live=%llu steals=%llu forced_yields=%llu "
-                 "stacks_mapped=%llu stacks_pooled=%llu\n",
+                 "stacks_in_use=%llu stacks_pooled=%llu\n",
                  static_cast<long long>((now_ns() - start) / 1'000'000), st.workers,
                  st.idle_workers, st.spinning_workers,
                  static_cast<unsigned long long>(st.runnable_global), local.c_str(),
@@ -162,7 +162,7 @@ void scheduler::trace_loop(unsigned interval_ms) {
                  static_cast<unsigned long long>(st.green_threads_live),
                  static_cast<unsigned long long>(st.steals),
                  static_cast<unsigned long long>(st.forced_yields),
-                 static_cast<unsigned long long>(st.stacks_mapped),
+                 static_cast<unsigned long long>(st.stacks_mapped - st.stacks_pooled),
                  static_cast<unsigned long long>(st.stacks_pooled));
   }
 }

@@ -67,6 +67,7 @@ struct alignas(64) worker {
 
   // This thread's errno and C++ exception globals (thread_state.hpp).
   int* errno_slot = nullptr;
+  int os_tid = 0;  // the kernel's id of this worker's thread (gdb's LWP), for tools/weft-gdb.py
   struct eh_globals_layout* eh_globals = nullptr;
 
   std::vector<spinlock*> unlock_scratch;  // park's locks, copied before they are released

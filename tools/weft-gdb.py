@@ -1,8 +1,8 @@
 # gdb commands for weft programs, in a live process or a core file:
 #   source tools/weft-gdb.py
 #   weft threads        every started green thread: id, name, state, what it waits for
-#   weft bt <id>        backtrace of a green thread that is not running (parked or queued)
-# A green thread that is running is an OS thread's current stack: use `thread apply all bt`.
+#   weft bt <id>        backtrace of any green thread: a parked or queued one from its saved
+#                       context, a running one from the worker thread running it
 import gdb
 from gdb.unwinder import Unwinder, register_unwinder
 
@@ -35,11 +35,11 @@ def _workers(sched):
 def _green_threads():
     sched = _scheduler()
     workers = _workers(sched)
-    running = {int(w["current"]) for w in workers if int(w["current"]) != 0}
+    running = {int(w["current"]): int(w["os_tid"]) for w in workers if int(w["current"]) != 0}
     for w in workers:
         g = w["registry"]
         while int(g) != 0:
-            yield g, int(g) in running
+            yield g, running.get(int(g))
             g = g["reg_next"]
 
 
@@ -47,7 +47,7 @@ def _describe(g, running):
     name = g["name"].string()
     label = "green thread %d" % int(g["id"]) + (' "%s"' % name if name else "")
     if running:
-        return label + " [running]"
+        return label + " [running on LWP %d]" % running
     reason = int(g["waiting_for"]["_M_i"])
     state = WAIT_NAMES[reason] if reason < len(WAIT_NAMES) else "parked"
     return label + " [%s]" % state
@@ -120,7 +120,17 @@ class WeftBacktrace(gdb.Command):
             if int(g["id"]) != want:
                 continue
             if running:
-                raise gdb.GdbError("weft: green thread %d is running: use `thread apply all bt`" % want)
+                gdb.write(_describe(g, running) + "\n")
+                for t in gdb.selected_inferior().threads():
+                    if t.ptid[1] == running:
+                        previous = gdb.selected_thread()
+                        t.switch()
+                        try:
+                            gdb.execute("bt", from_tty)
+                        finally:
+                            previous.switch()
+                        return
+                raise gdb.GdbError("weft: no thread with LWP %d" % running)
             ctx = int(g["ctx"])
             if ctx == 0:
                 raise gdb.GdbError("weft: green thread %d has not started" % want)
