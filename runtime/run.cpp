@@ -98,6 +98,10 @@ std::size_t trim() noexcept {
   return s ? s->depot().trim(0) : 0;
 }
 
+const char* stack_guards() noexcept {
+  return detail::stack_guard_kind();
+}
+
 const char* runtime_allocator() noexcept {
   return detail::runtime_allocator_name();
 }

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <system_error>
 
@@ -25,26 +27,42 @@ std::size_t round_up(std::size_t n, std::size_t to) {
 
 // MADV_GUARD_INSTALL where the kernel has it; else mprotect guards, rationed so that stacks
 // cannot exhaust vm.max_map_count (each such guard splits the mapping: 2 VMAs).
+// WEFT_STACK_GUARDS=mprotect[:budget] forces the fallback (read once, at the first stack).
 class guard_policy {
  public:
   guard_policy() {
-    const std::size_t pg = page_size();
-    void* p = mmap(nullptr, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p != MAP_FAILED) {
-      madvise_guards_ = madvise(p, pg, MADV_GUARD_INSTALL) == 0;
-      munmap(p, 2 * pg);
-    }
     long max_maps = 65530;
     std::ifstream f("/proc/sys/vm/max_map_count");
     if (f) f >> max_maps;
-    mprotect_budget_.store(max_maps / 4, std::memory_order_relaxed);
+    long budget = max_maps / 4;
+    const char* forced = std::getenv("WEFT_STACK_GUARDS");
+    if (forced && std::strncmp(forced, "mprotect", 8) == 0) {
+      if (forced[8] == ':') budget = std::atol(forced + 9);
+    } else {
+      const std::size_t pg = page_size();
+      void* p = mmap(nullptr, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p != MAP_FAILED) {
+        madvise_guards_ = madvise(p, pg, MADV_GUARD_INSTALL) == 0;
+        munmap(p, 2 * pg);
+      }
+    }
+    mprotect_budget_.store(budget, std::memory_order_relaxed);
   }
+  // What the last stack got: "madvise", "mprotect" or "none".
+  const char* last_kind() const noexcept { return last_kind_.load(std::memory_order_relaxed); }
   void install(void* base) {
     const std::size_t pg = page_size();
-    if (madvise_guards_ && madvise(base, pg, MADV_GUARD_INSTALL) == 0) return;
-    if (mprotect_budget_.fetch_sub(1, std::memory_order_relaxed) > 0) {
-      if (mprotect(base, pg, PROT_NONE) == 0) return;
+    if (madvise_guards_ && madvise(base, pg, MADV_GUARD_INSTALL) == 0) {
+      last_kind_.store("madvise", std::memory_order_relaxed);
+      return;
     }
+    if (mprotect_budget_.fetch_sub(1, std::memory_order_relaxed) > 0) {
+      if (mprotect(base, pg, PROT_NONE) == 0) {
+        last_kind_.store("mprotect", std::memory_order_relaxed);
+        return;
+      }
+    }
+    last_kind_.store("none", std::memory_order_relaxed);
     bool expected = false;
     if (warned_.compare_exchange_strong(expected, true)) {
       std::fprintf(stderr,
@@ -59,6 +77,7 @@ class guard_policy {
   bool madvise_guards_ = false;
   std::atomic<long> mprotect_budget_{0};
   std::atomic<bool> warned_{false};
+  std::atomic<const char*> last_kind_{"none"};
 };
 
 guard_policy& guards() {
@@ -67,6 +86,10 @@ guard_policy& guards() {
 }
 
 }  // namespace
+
+const char* stack_guard_kind() noexcept {
+  return guards().last_kind();
+}
 
 std::size_t page_size() noexcept {
   static const std::size_t pg = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));

@@ -85,5 +85,7 @@ class stack_cache {
 };
 
 std::size_t page_size() noexcept;
+// How the most recently mapped stack is guarded: "madvise", "mprotect" or "none".
+const char* stack_guard_kind() noexcept;
 
 }  // namespace weft::detail

@@ -1,6 +1,10 @@
 // Green-thread stacks: overflow is reported by name, per-spawn sizes allow deep recursion.
+#include <stdlib.h>
+
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <system_error>
 
@@ -32,6 +36,62 @@ TEST(stack_death, overflow_names_the_green_thread_and_aborts) {
             cfg);
       },
       "weft: stack overflow in green thread [0-9]+ \\(stack reserved: 256 KiB");
+}
+
+// The fallback for kernels without MADV_GUARD_INSTALL, forced: mprotect guards still catch an
+// overflow. (A death test of the threadsafe style re-runs the binary, so the policy, chosen
+// once per process at the first stack, sees the variable.)
+TEST(stack_death, forced_mprotect_guards_catch_overflow) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  setenv("WEFT_STACK_GUARDS", "mprotect", 1);
+  EXPECT_DEATH(
+      {
+        weft::config cfg;
+        cfg.workers = 2;
+        weft::run(
+            [] {
+              std::fprintf(stderr, "guards=%s\n", weft::stack_guards());
+              weft::go([] { recurse(1 << 30); });
+              weft::sleep_for(60s);
+            },
+            cfg);
+      },
+      "guards=mprotect.*weft: stack overflow in green thread [0-9]+");
+  unsetenv("WEFT_STACK_GUARDS");
+}
+
+// When the mprotect ration is spent, stacks go unguarded, a warning says so once, and
+// everything still runs.
+TEST(stack_death, a_spent_guard_ration_warns_and_keeps_running) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  setenv("WEFT_STACK_GUARDS", "mprotect:4", 1);
+  EXPECT_EXIT(
+      {
+        weft::config cfg;
+        cfg.workers = 2;
+        int finished = 0;
+        weft::run(
+            [&] {
+              constexpr int n = 200;
+              weft::chan<int> gate(0);
+              weft::wait_group done;
+              done.add(n);
+              for (int i = 0; i < n; ++i)
+                weft::go([&, gate]() mutable {
+                  gate.recv();
+                  done.done();
+                });
+              weft::sleep_for(20ms);
+              gate.close();
+              done.wait();
+              finished = n - static_cast<int>(done.count());
+              std::fprintf(stderr, "guards=%s finished=%d\n", weft::stack_guards(), finished);
+            },
+            cfg);
+        std::exit(finished == 200 ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "mapped WITHOUT guard pages.*guards=none finished=200");
+  unsetenv("WEFT_STACK_GUARDS");
 }
 
 class stack_test : public weft_test::workers {};

@@ -38,4 +38,9 @@ std::size_t trim() noexcept;
 // builds, or WEFT_ALLOCATOR=libc in the environment, read once per process).
 const char* runtime_allocator() noexcept;
 
+// How green-thread stacks are guarded: "madvise" (MADV_GUARD_INSTALL, no extra kernel VMA),
+// "mprotect" (the fallback, rationed within vm.max_map_count; WEFT_STACK_GUARDS=mprotect[:N]
+// forces it) or "none" (the ration is spent; a warning said so once).
+const char* stack_guards() noexcept;
+
 }  // namespace weft
