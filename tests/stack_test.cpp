@@ -22,76 +22,70 @@ __attribute__((noinline)) int recurse(int depth) {
   return recurse(depth - 1) + frame[0];
 }
 
+// Death tests here re-run the binary (threadsafe style): the stack guard policy is chosen once
+// per process, at the first stack, so each child must start fresh to see WEFT_STACK_GUARDS.
+struct death_test_env {
+  explicit death_test_env(const char* guards) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    if (guards) setenv("WEFT_STACK_GUARDS", guards, 1);
+  }
+  ~death_test_env() { unsetenv("WEFT_STACK_GUARDS"); }
+};
+
+template <class F>
+void run_on_two_workers(F main) {
+  weft::config cfg;
+  cfg.workers = 2;
+  weft::run(main, cfg);
+}
+
 TEST(stack_death, overflow_names_the_green_thread_and_aborts) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_DEATH(
-      {
-        weft::config cfg;
-        cfg.workers = 2;
-        weft::run(
-            [] {
-              weft::go([] { recurse(1 << 30); });
-              weft::sleep_for(60s);
-            },
-            cfg);
-      },
-      "weft: stack overflow in green thread [0-9]+ \\(stack reserved: 256 KiB");
+  death_test_env env(nullptr);
+  EXPECT_DEATH(run_on_two_workers([] {
+                 weft::go([] { recurse(1 << 30); });
+                 weft::sleep_for(60s);
+               }),
+               "weft: stack overflow in green thread [0-9]+ \\(stack reserved: 256 KiB");
 }
 
 // The fallback for kernels without MADV_GUARD_INSTALL, forced: mprotect guards still catch an
-// overflow. (A death test of the threadsafe style re-runs the binary, so the policy, chosen
-// once per process at the first stack, sees the variable.)
+// overflow.
 TEST(stack_death, forced_mprotect_guards_catch_overflow) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
-  setenv("WEFT_STACK_GUARDS", "mprotect", 1);
-  EXPECT_DEATH(
-      {
-        weft::config cfg;
-        cfg.workers = 2;
-        weft::run(
-            [] {
-              std::fprintf(stderr, "guards=%s\n", weft::stack_guards());
-              weft::go([] { recurse(1 << 30); });
-              weft::sleep_for(60s);
-            },
-            cfg);
-      },
-      "guards=mprotect.*weft: stack overflow in green thread [0-9]+");
-  unsetenv("WEFT_STACK_GUARDS");
+  death_test_env env("mprotect");
+  EXPECT_DEATH(run_on_two_workers([] {
+                 std::fprintf(stderr, "guards=%s\n", weft::stack_guards());
+                 weft::go([] { recurse(1 << 30); });
+                 weft::sleep_for(60s);
+               }),
+               "guards=mprotect.*weft: stack overflow in green thread [0-9]+");
 }
 
 // When the mprotect ration is spent, stacks go unguarded, a warning says so once, and
 // everything still runs.
 TEST(stack_death, a_spent_guard_ration_warns_and_keeps_running) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
-  setenv("WEFT_STACK_GUARDS", "mprotect:4", 1);
+  death_test_env env("mprotect:4");
+  constexpr int n = 200;
   EXPECT_EXIT(
       {
-        weft::config cfg;
-        cfg.workers = 2;
         int finished = 0;
-        weft::run(
-            [&] {
-              constexpr int n = 200;
-              weft::chan<int> gate(0);
-              weft::wait_group done;
-              done.add(n);
-              for (int i = 0; i < n; ++i)
-                weft::go([&, gate]() mutable {
-                  gate.recv();
-                  done.done();
-                });
-              weft::sleep_for(20ms);
-              gate.close();
-              done.wait();
-              finished = n - static_cast<int>(done.count());
-              std::fprintf(stderr, "guards=%s finished=%d\n", weft::stack_guards(), finished);
-            },
-            cfg);
-        std::exit(finished == 200 ? 0 : 1);
+        run_on_two_workers([&] {
+          weft::chan<int> gate(0);
+          weft::wait_group done;
+          done.add(n);
+          for (int i = 0; i < n; ++i)
+            weft::go([&, gate]() mutable {
+              gate.recv();
+              done.done();
+            });
+          weft::sleep_for(20ms);
+          gate.close();
+          done.wait();
+          finished = n - static_cast<int>(done.count());
+          std::fprintf(stderr, "guards=%s finished=%d\n", weft::stack_guards(), finished);
+        });
+        std::exit(finished == n ? 0 : 1);
       },
       ::testing::ExitedWithCode(0), "mapped WITHOUT guard pages.*guards=none finished=200");
-  unsetenv("WEFT_STACK_GUARDS");
 }
 
 class stack_test : public weft_test::workers {};
