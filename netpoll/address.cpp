@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "weft/blocking.hpp"
 #include "weft/net.hpp"
 
 namespace weft::net {
@@ -84,7 +85,10 @@ address address::parse(std::string_view text, std::error_code& ec) {
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* res = nullptr;
-  if (int rc = getaddrinfo(h.c_str(), nullptr, &hints, &res); rc != 0) {
+  // Name resolution blocks (it may ask a DNS server): on a green thread it runs on the blocking
+  // pool, so the worker keeps running the others.
+  if (int rc = weft::blocking([&] { return getaddrinfo(h.c_str(), nullptr, &hints, &res); });
+      rc != 0) {
     ec = std::error_code(rc, gai_category_instance);
     return {};
   }

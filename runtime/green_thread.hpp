@@ -51,6 +51,7 @@ struct green_thread {
   std::size_t stack_mapped = 0;
 
   std::uint32_t budget = 0;
+  std::uint32_t unconstrained_depth = 0;  // weft::unconstrained scopes alive: no budget spent
   bool cancel_requested = false;  // shutdown asked it to unwind
   bool unwinding = false;         // forced_unwind is (or was) in flight: parks work normally
   switch_reason reason = switch_reason::yield;

@@ -6,6 +6,7 @@
 
 #include "futex.hpp"
 #include "scheduler.hpp"
+#include "weft/coop.hpp"
 #include "weft/detail/event.hpp"
 #include "weft/detail/waiter.hpp"
 
@@ -164,6 +165,8 @@ const char* wait_reason_name(wait_reason r) noexcept {
       return "IO write";
     case wait_reason::forever:
       return "nil channel (forever)";
+    case wait_reason::blocking:
+      return "blocking call";
   }
   return "parked";
 }
@@ -229,7 +232,7 @@ void yield_now() {
 
 void coop_point() {
   green_thread* g = current_green();
-  if (!g || --g->budget != 0) return;
+  if (!g || g->unconstrained_depth != 0 || --g->budget != 0) return;
   worker* w = g->running_on;
   w->forced_yields.store(w->forced_yields.load(std::memory_order_relaxed) + 1,
                          std::memory_order_relaxed);
@@ -267,3 +270,21 @@ void event::wait() {
 }
 
 }  // namespace weft::detail
+
+namespace weft {
+
+void consume_budget() {
+  detail::coop_point();
+}
+
+unconstrained::unconstrained() noexcept {
+  if (detail::green_thread* g = detail::current_green()) ++g->unconstrained_depth;
+}
+
+unconstrained::~unconstrained() {
+  if (detail::green_thread* g = detail::current_green()) {
+    if (g->unconstrained_depth != 0) --g->unconstrained_depth;
+  }
+}
+
+}  // namespace weft

@@ -158,7 +158,10 @@ bool scheduler::hand_off(worker& w, green_thread* g) noexcept {
   return true;
 }
 
-scheduler::scheduler(const config& cfg) : cfg_(cfg), depot_(cfg.stack_size) {
+scheduler::scheduler(const config& cfg)
+    : cfg_(cfg),
+      depot_(cfg.stack_size),
+      blocking_(cfg.max_blocking_threads, std::chrono::seconds(10)) {
   unsigned n = cfg.workers;
   if (n == 0) {
     if (const char* env = std::getenv("WEFT_WORKERS")) n = static_cast<unsigned>(std::atoi(env));
@@ -689,6 +692,7 @@ void scheduler::unwind_remaining() {
   std::size_t size;
   thread_stack_bounds(bottom, size);
   annotate_create(w0.sched_annotations, bottom, size, false);
+  const std::int64_t give_up = now_ns() + 5'000'000'000;  // for wakers that never finish
   for (;;) {
     std::vector<green_thread*> batch;
     for (auto& v : workers_) {
@@ -701,15 +705,23 @@ void scheduler::unwind_remaining() {
       batch.push_back(g);
       g = nx;
     }
+    std::size_t being_woken = 0;  // claimed by an OS thread (a pool thread, say), not yet queued
     for (auto& v : workers_) {
       v->registry_lock.lock();
       for (green_thread* g = v->registry; g; g = g->reg_next) {
         if (g->cancel_requested || !g->parked_on) continue;
-        if (g->parked_on->claim(wake_reason::cancelled)) batch.push_back(g);
+        if (g->parked_on->claim(wake_reason::cancelled))
+          batch.push_back(g);
+        else
+          ++being_woken;
       }
       v->registry_lock.unlock();
     }
-    if (batch.empty()) break;
+    if (batch.empty()) {
+      if (being_woken == 0 || now_ns() > give_up) break;
+      std::this_thread::sleep_for(std::chrono::microseconds(50));  // its waker queues it soon
+      continue;
+    }
     for (green_thread* g : batch) {
       g->cancel_requested = true;
       run_green(w0, g);
@@ -750,6 +762,8 @@ void scheduler::fill_stats(runtime_stats& out) const noexcept {
     out.runnable_local += v->local.size() + (v->runnext.load(std::memory_order_relaxed) ? 1 : 0);
   }
   out.parked = parked_count();
+  out.blocking_threads = blocking_.threads();
+  out.blocking_queued = blocking_.queued();
 }
 
 }  // namespace weft::detail

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "blocking_pool.hpp"
 #include "context_switch.hpp"
 #include "global_queue.hpp"
 #include "green_thread.hpp"
@@ -110,6 +111,7 @@ class scheduler {
   void resumed(transfer t) noexcept;
 
   stack_depot& depot() noexcept { return depot_; }
+  blocking_pool& blocking() noexcept { return blocking_; }
 
   // Introspection (runtime/introspect.cpp). A dump lists every started green thread with its
   // name and what it waits for; from a signal handler it only try-locks.
@@ -171,6 +173,8 @@ class scheduler {
   std::thread tracer_;  // WEFT_TRACE=schedtrace:<ms>
   std::atomic<std::uint32_t> tracer_stop_{0};
   bool sigquit_installed_ = false;
+  // Last member: destroyed first, joining its threads, while the rest is still whole.
+  blocking_pool blocking_;
 };
 
 // The worker the calling OS thread runs (null on other threads). Not inlined: a green thread

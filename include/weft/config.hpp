@@ -24,6 +24,9 @@ struct config {
   // SIGQUIT (Ctrl-\) prints every green thread to stderr and exits with status 2, as Go does
   // (only if the program has no SIGQUIT handler of its own).
   bool dump_on_sigquit = true;
+  // Most OS threads weft::blocking may run at once; further calls queue. Threads are started on
+  // demand and exit after 10 s idle (Tokio's spawn_blocking pool keeps the same bound).
+  unsigned max_blocking_threads = 512;
 };
 
 // Per-spawn options: weft::go(weft::spawn_options{.stack_size = 8 << 20}, f).

@@ -20,6 +20,8 @@ struct runtime_stats {
   std::uint64_t runnable_global = 0;        // queued on the global queue
   std::uint64_t runnable_local = 0;         // queued on the workers' rings and run-next slots
   std::uint64_t parked = 0;                 // waiting (channel, lock, sleep, socket, ...)
+  unsigned blocking_threads = 0;            // OS threads of weft::blocking's pool, alive
+  std::uint64_t blocking_queued = 0;        // weft::blocking calls waiting for a pool thread
 };
 
 // A snapshot; cheap enough to call often. Zeroes when no runtime ever ran.

@@ -1,8 +1,10 @@
 // weft: Go-style green threads for C++20. Include this one header.
 #pragma once
 
+#include "weft/blocking.hpp"
 #include "weft/chan.hpp"
 #include "weft/condition_variable.hpp"
+#include "weft/coop.hpp"
 #include "weft/config.hpp"
 #include "weft/join_handle.hpp"
 #include "weft/local.hpp"

@@ -30,6 +30,7 @@ enum class wait_reason : std::uint8_t {
   io_read,
   io_write,
   forever,  // a nil channel
+  blocking,  // weft::blocking: its call runs on the blocking pool
 };
 const char* wait_reason_name(wait_reason r) noexcept;
 

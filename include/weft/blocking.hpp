@@ -1,0 +1,92 @@
+// weft::blocking: runs a call that blocks its OS thread (file I/O, getaddrinfo, a C library that
+// waits) on a pool of OS threads, so that only the calling green thread waits, not its worker.
+#pragma once
+
+#include <exception>
+#include <memory>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "weft/detail/spinlock.hpp"
+#include "weft/detail/waiter.hpp"
+
+namespace weft {
+namespace detail {
+
+// One call handed to the pool. It lives on the caller's stack: the caller stays parked until the
+// pool marks it done, even when weft::run ends meanwhile (stacks never move, so that is safe).
+struct blocking_job {
+  void (*invoke)(blocking_job*) noexcept = nullptr;
+  blocking_job* next = nullptr;
+  spinlock lock;
+  bool done = false;  // under lock
+  waiter_list waiters;
+};
+
+// Queues `job` on the running runtime's pool and parks the caller until it is done. Called only
+// from a green thread.
+void run_on_blocking_pool(blocking_job& job);
+bool on_green_thread() noexcept;
+
+template <class R>
+struct blocking_result {  // a value, or a reference kept as a pointer
+  using stored = std::conditional_t<std::is_reference_v<R>, std::remove_reference_t<R>*, R>;
+  std::optional<stored> value;
+  template <class F>
+  void set(F& f) {
+    if constexpr (std::is_reference_v<R>) {
+      value.emplace(std::addressof(f()));
+    } else {
+      value.emplace(f());
+    }
+  }
+  R take() {
+    if constexpr (std::is_reference_v<R>) {
+      return static_cast<R>(**value);
+    } else {
+      return std::move(*value);
+    }
+  }
+};
+template <>
+struct blocking_result<void> {
+  template <class F>
+  void set(F& f) {
+    f();
+  }
+  void take() {}
+};
+
+}  // namespace detail
+
+// Runs `f` on the runtime's blocking pool and parks the calling green thread until `f` returns;
+// returns its value or rethrows its exception. Other green threads keep the worker meanwhile.
+// The pool grows on demand up to config::max_blocking_threads OS threads (calls beyond that
+// queue), and a thread idle for 10 s exits. From a plain OS thread, `f` simply runs there.
+// When weft::run ends, it waits for calls still running on the pool before it unwinds their
+// callers, so `f` may safely use the caller's locals.
+template <class F>
+auto blocking(F&& f) -> std::invoke_result_t<F&> {
+  using R = std::invoke_result_t<F&>;
+  if (!detail::on_green_thread()) return f();
+  struct job_t : detail::blocking_job {
+    F& fn;
+    detail::blocking_result<R> result;
+    std::exception_ptr error;
+    explicit job_t(F& f) : fn(f) {}
+  } job(f);
+  job.invoke = [](detail::blocking_job* base) noexcept {
+    auto* self = static_cast<job_t*>(base);
+    try {
+      self->result.set(self->fn);
+    } catch (...) {
+      self->error = std::current_exception();
+    }
+  };
+  detail::run_on_blocking_pool(job);
+  if (job.error) std::rethrow_exception(std::move(job.error));
+  return job.result.take();
+}
+
+}  // namespace weft

@@ -1,0 +1,143 @@
+#include "blocking_pool.hpp"
+
+#include <system_error>
+
+#include "scheduler.hpp"
+
+namespace weft::detail {
+namespace {
+
+// The job is finished: mark it done and wake its caller. Nothing touches the job after the
+// unlock but the caller's waiter, which stays valid until release_claimed has woken it.
+void complete(blocking_job* job) noexcept {
+  job->lock.lock();
+  job->done = true;
+  waiter* chain = job->waiters.claim_all();
+  job->lock.unlock();
+  release_claimed(chain, wake_reason::notified);
+}
+
+}  // namespace
+
+blocking_pool::blocking_pool(unsigned max_threads, std::chrono::nanoseconds keep_alive)
+    : max_threads_(max_threads == 0 ? 1 : max_threads), keep_alive_(keep_alive) {}
+
+blocking_pool::~blocking_pool() {
+  std::unique_lock lk(m_);
+  stopping_ = true;
+  work_cv_.notify_all();
+  thread_list all;
+  all.splice(all.end(), threads_);
+  exited_.clear();
+  lk.unlock();
+  for (std::thread& t : all) t.join();
+}
+
+void blocking_pool::reap_exited() {
+  for (auto it : exited_) {
+    it->join();  // it has left thread_main: join returns at once
+    threads_.erase(it);
+  }
+  exited_.clear();
+}
+
+void blocking_pool::submit(blocking_job* job) {
+  std::unique_lock lk(m_);
+  reap_exited();
+  job->next = nullptr;
+  if (tail_)
+    tail_->next = job;
+  else
+    head_ = job;
+  tail_ = job;
+  ++queued_;
+  if (idle_ > wakeups_) {
+    ++wakeups_;
+    work_cv_.notify_one();
+    return;
+  }
+  if (threads_.size() >= max_threads_) return;  // queued: the next free thread takes it
+  threads_.emplace_back();
+  auto self = std::prev(threads_.end());
+  try {
+    *self = std::thread([this, self] { thread_main(self); });
+  } catch (const std::system_error&) {
+    threads_.erase(self);
+    if (!threads_.empty()) return;  // a running thread will take it when it is free
+    // No thread at all can run it: take it back and fail the caller.
+    head_ = tail_ = nullptr;
+    --queued_;
+    throw;
+  }
+}
+
+void blocking_pool::thread_main(thread_list::iterator self) {
+  std::unique_lock lk(m_);
+  for (;;) {
+    if (head_) {
+      blocking_job* job = head_;
+      head_ = job->next;
+      if (!head_) tail_ = nullptr;
+      --queued_;
+      lk.unlock();
+      job->invoke(job);
+      complete(job);
+      lk.lock();
+      continue;
+    }
+    if (stopping_) return;
+    ++idle_;
+    const bool woken = work_cv_.wait_for(lk, keep_alive_, [&] { return head_ || stopping_; });
+    --idle_;
+    if (wakeups_) --wakeups_;
+    if (!woken) {
+      exited_.push_back(self);  // joined by the next submit or the destructor
+      return;
+    }
+  }
+}
+
+unsigned blocking_pool::threads() const {
+  std::lock_guard lk(m_);
+  return static_cast<unsigned>(threads_.size() - exited_.size());
+}
+
+unsigned blocking_pool::idle_threads() const {
+  std::lock_guard lk(m_);
+  return idle_;
+}
+
+std::uint64_t blocking_pool::queued() const {
+  std::lock_guard lk(m_);
+  return queued_;
+}
+
+void run_on_blocking_pool(blocking_job& job) {
+  green_thread* g = current_green();
+  g->sched->blocking().submit(&job);
+  waiter w;
+  job.lock.lock();
+  if (job.done) {
+    job.lock.unlock();
+    coop_point();
+    return;
+  }
+  job.waiters.push_back(w);
+  if (park(w, &job.lock, no_deadline, wait_reason::blocking) == wake_reason::notified) return;
+  // weft::run is ending: `f` may still use this stack, so wait for it before unwinding.
+  for (;;) {
+    job.lock.lock();
+    job.waiters.remove(w);
+    const bool done = job.done;
+    job.lock.unlock();
+    if (done) break;
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  throw_forced_unwind();
+}
+
+bool on_green_thread() noexcept {
+  return current_green() != nullptr;
+}
+
+}  // namespace weft::detail

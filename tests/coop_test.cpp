@@ -1,0 +1,135 @@
+// The cooperative budget: a green thread whose operations never block yields every coop_budget
+// operations; unconstrained lifts that; consume_budget gives CPU loops the same; a green thread
+// spinning without weft calls cannot keep its worker's queue from the other workers.
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "test_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using weft_test::workers;
+
+class coop : public workers {};
+WEFT_WORKER_COUNTS(coop);
+
+// A greedy green thread sends and receives on its own buffered channel (never blocking) until a
+// green thread it spawned has run. Returns how many operations it completed before that.
+long greedy_ops_before_other_runs(weft::config c, long cap, bool use_unconstrained) {
+  long ops = 0;
+  weft::run(
+      [&] {
+        auto greedy = weft::spawn([&] {
+          std::atomic<bool> other_ran{false};
+          weft::chan<int> ch(4);
+          weft::go([&] { other_ran = true; });  // queued on this worker, runs next
+          auto loop = [&] {
+            while (!other_ran.load() && ops < cap) {
+              ch.send(1);
+              ch.recv();
+              ops += 2;
+            }
+          };
+          if (use_unconstrained) {
+            weft::unconstrained scope;
+            loop();
+          } else {
+            loop();
+          }
+          while (!other_ran.load()) weft::yield();
+        });
+        greedy.join();
+      },
+      c);
+  return ops;
+}
+
+TEST(coop_budget, greedy_green_thread_yields_within_its_budget) {
+  weft::config c;
+  c.workers = 1;  // the other green thread can only run on the greedy one's worker
+  for (std::uint32_t budget : {16u, 128u}) {
+    c.coop_budget = budget;
+    const auto forced_before = weft::stats().forced_yields;
+    const long ops = greedy_ops_before_other_runs(c, 1'000'000, false);
+    // One unit went to the spawn; every operation after that spends one.
+    EXPECT_LE(ops, static_cast<long>(budget)) << "budget " << budget;
+    EXPECT_GE(ops, static_cast<long>(budget) - 2) << "budget " << budget;
+    (void)forced_before;
+    EXPECT_GE(weft::stats().forced_yields, 1u);
+  }
+}
+
+TEST(coop_budget, without_a_budget_the_greedy_one_runs_to_its_end) {
+  weft::config c;
+  c.workers = 1;
+  c.coop_budget = 0;
+  EXPECT_EQ(greedy_ops_before_other_runs(c, 20'000, false), 20'000);
+}
+
+TEST(coop_budget, unconstrained_scope_spends_nothing) {
+  weft::config c;
+  c.workers = 1;
+  EXPECT_EQ(greedy_ops_before_other_runs(c, 20'000, true), 20'000);
+}
+
+TEST_P(coop, consume_budget_lets_a_cpu_loop_share_its_worker) {
+  // Several CPU loops that call only consume_budget, and one green thread that needs a turn on
+  // every worker's queue: all finish, and every loop was cut by the budget.
+  auto c = cfg();
+  c.coop_budget = 64;
+  std::atomic<int> turns{0};
+  weft::run(
+      [&] {
+        weft::wait_group wg;
+        std::atomic<bool> stop{false};
+        const int loops = static_cast<int>(GetParam()) + 1;
+        wg.add(loops);
+        for (int i = 0; i < loops; ++i)
+          weft::go([&] {
+            volatile std::uint64_t x = 0;
+            while (!stop.load()) {
+              x = x + 1;
+              weft::consume_budget();
+            }
+            wg.done();
+          });
+        for (int i = 0; i < 1000; ++i) {
+          weft::yield();
+          ++turns;
+        }
+        stop = true;
+        wg.wait();
+      },
+      c);
+  EXPECT_EQ(turns.load(), 1000);
+  EXPECT_GT(weft::stats().forced_yields, 0u);
+}
+
+TEST_P(coop, cpu_spinner_does_not_starve_the_green_threads_queued_behind_it) {
+  if (GetParam() == 1) GTEST_SKIP() << "one worker: nobody else can run them (cooperative)";
+  constexpr int queued = 200;
+  std::atomic<int> done{0};
+  bool all_done_while_spinning = false;
+  weft::run(
+      [&] {
+        auto spinner = weft::spawn([&] {
+          // Queue work on this worker, then hold it in a loop that never calls into weft.
+          {
+            weft::unconstrained no_yield;  // spawning would otherwise yield every 128
+            for (int i = 0; i < queued; ++i) weft::go([&] { ++done; });
+          }
+          const auto give_up = std::chrono::steady_clock::now() + 20s;
+          while (done.load() < queued && std::chrono::steady_clock::now() < give_up) {
+          }
+          return done.load() == queued;
+        });
+        all_done_while_spinning = spinner.join();
+      },
+      cfg());
+  EXPECT_TRUE(all_done_while_spinning);
+  EXPECT_EQ(done.load(), queued);
+}
+
+}  // namespace
