@@ -1,6 +1,8 @@
 // An HTTP/1.1 keep-alive "Hello, World!" server with a green thread per connection, written in
 // plain blocking style. The Go peer is bench/peers/go/http_hello (same parsing, same reply).
-// Usage: http_hello [--port N] [--workers N]   (port 0: any; prints "listening on PORT")
+// Usage: http_hello [--port N] [--workers N] [--coop-budget N] [--adversary] [--parked N]
+// (port 0: any; prints "listening on PORT"; with --adversary, "adversary ready" on stderr once
+// bench/adversary.hpp's load is in place).
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -8,6 +10,7 @@
 #include <string_view>
 #include <weft/weft.hpp>
 
+#include "adversary.hpp"
 #include "server_args.hpp"
 
 namespace {
@@ -48,12 +51,14 @@ int main(int argc, char** argv) {
   const bench::server_args args = bench::parse_server_args(argc, argv);
   weft::config cfg;
   cfg.workers = args.workers;
+  if (args.coop_budget >= 0) cfg.coop_budget = static_cast<std::uint32_t>(args.coop_budget);
   return weft::run(
       [&] {
         auto listener = weft::net::tcp_listener::bind("127.0.0.1:" + std::to_string(args.port),
                                                       weft::net::listen_options{.backlog = 4096});
         std::printf("listening on %u\n", listener.port());
         std::fflush(stdout);
+        if (args.adversary) bench::start_adversary(args.parked);
         for (;;) {
           weft::go([s = listener.accept()]() mutable { serve(s); });
         }

@@ -144,6 +144,7 @@ std::size_t select_run(select_case* cases, std::size_t n) {
     }
     if (default_index != n) {
       locks.unlock();
+      coop_point();  // a select-with-default loop polls: it must not hold the worker forever
       return default_index;
     }
 

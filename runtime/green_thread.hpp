@@ -52,8 +52,8 @@ struct green_thread {
 
   std::uint32_t budget = 0;
   std::uint32_t unconstrained_depth = 0;  // weft::unconstrained scopes alive: no budget spent
-  bool cancel_requested = false;  // shutdown asked it to unwind
-  bool unwinding = false;         // forced_unwind is (or was) in flight: parks work normally
+  bool cancel_requested = false;          // shutdown asked it to unwind
+  bool unwinding = false;  // forced_unwind is (or was) in flight: parks work normally
   switch_reason reason = switch_reason::yield;
 
   // A park in progress: released only once the switch away is complete.

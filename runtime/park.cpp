@@ -232,8 +232,11 @@ void yield_now() {
 
 void coop_point() {
   green_thread* g = current_green();
-  if (!g || g->unconstrained_depth != 0 || --g->budget != 0) return;
+  if (!g || g->unconstrained_depth != 0) return;
   worker* w = g->running_on;
+  // The budget counts operations; the monitor's flag bounds time, for operations that are
+  // heavy (a large allocation, a long computation between two budget points).
+  if (--g->budget != 0 && !w->preempt.load(std::memory_order_relaxed)) return;
   w->forced_yields.store(w->forced_yields.load(std::memory_order_relaxed) + 1,
                          std::memory_order_relaxed);
   yield_now();

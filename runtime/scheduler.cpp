@@ -132,7 +132,8 @@ bool scheduler::hand_off(worker& w, green_thread* g) noexcept {
   // Every 61st tick goes through the loop (global queue, shutdown); so does every 8th while
   // timers are pending, as the loop would check them.
   if ((w.tick + 1) % global_check_interval == 0 ||
-      (w.timers.next_deadline() != no_deadline && (w.tick & 7) == 7) || stopping())
+      (w.timers.next_deadline() != no_deadline && (w.tick & 7) == 7) || stopping() ||
+      epoch_passed(w))
     return false;
   green_thread* next = take_local(w);
   if (!next) return false;
@@ -148,6 +149,7 @@ bool scheduler::hand_off(worker& w, green_thread* g) noexcept {
   next->running_on = &w;
   w.slices.store(w.slices.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   next->budget = cfg_.coop_budget ? cfg_.coop_budget : UINT32_MAX;
+  w.preempt.store(false, std::memory_order_relaxed);
   w.current = next;
   void* note = reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(g) | handoff_tag);
   save_thread_state(g);
@@ -337,6 +339,7 @@ bool scheduler::poll_network(worker& w) noexcept {
   netpoller* np = netpoller::started();
   if (!np || np->registered() == 0 || np->someone_blocks()) return false;
   const int n = np->poll(0, [&](green_thread* g) { push_local(w, g); });
+  note_network_polled();
   if (n > 1 && !single_) wake_idle_worker();
   return n > 0;
 }
@@ -363,6 +366,7 @@ bool scheduler::park_in_poller(worker& w, std::int64_t deadline) {
     std::int64_t timeout = -1;
     if (deadline != no_deadline) timeout = std::max<std::int64_t>(deadline - now_ns(), 0);
     n = np->poll(timeout, collect);
+    note_network_polled();
   }
   w.polling.store(false, std::memory_order_relaxed);
   np->end_blocking_poll();
@@ -453,7 +457,8 @@ green_thread* scheduler::find_runnable(worker& w) {
     if (w.timers.next_deadline() != no_deadline &&
         ((w.tick & 7) == 0 || (w.local.empty() && !w.runnext.load(std::memory_order_relaxed))))
       fire_timers(w, w.timers, now_ns());
-    if (w.tick % global_check_interval == 0) {
+    if (w.tick % global_check_interval == 0 || epoch_passed(w)) {
+      w.epoch_seen = sched_epoch_.load(std::memory_order_relaxed);
       if (!global_.empty()) {
         std::uint32_t n;
         if (green_thread* g = global_.pop_batch(1, n)) return g;
@@ -593,6 +598,7 @@ void scheduler::run_green(worker& w, green_thread* g) {
   g->running_on = &w;
   w.slices.store(w.slices.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   g->budget = cfg_.coop_budget ? cfg_.coop_budget : UINT32_MAX;
+  w.preempt.store(false, std::memory_order_relaxed);
   w.current = g;
   transfer t = switch_context(g->ctx, &w, w.sched_annotations, g->annotations);
   g = static_cast<green_thread*>(t.data);
@@ -668,12 +674,14 @@ void scheduler::run_workers() {
   if (!g_active.compare_exchange_strong(expected, this))
     throw std::logic_error("weft::run: a runtime is already running in this process");
   start_introspection();
+  start_monitor();
   for (unsigned i = 1; i < worker_count(); ++i) {
     worker& w = *workers_[i];
     w.thread = std::thread([this, &w] { worker_main(w); });
   }
   worker_main(*workers_[0]);
   for (unsigned i = 1; i < worker_count(); ++i) workers_[i]->thread.join();
+  stop_monitor();
   unwind_remaining();
   for (unsigned spins = 0; external_wakers_.load(std::memory_order_acquire) != 0;)
     spin_pause(spins);

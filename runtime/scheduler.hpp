@@ -34,7 +34,11 @@ struct alignas(64) worker {
   std::uint32_t tick = 0;
   std::int64_t recent_time = 0;          // coarse steady-clock ns, refreshed every 16 ticks
   std::atomic<std::uint32_t> slices{0};  // green threads run so far; thieves read it
+  // Set by the monitor when one slice has run for a whole monitor period: the running green
+  // thread yields at its next budget point (Go's preempt flag, checked where budget is spent).
+  std::atomic<bool> preempt{false};
   std::uint32_t runnext_streak = 0;
+  std::uint32_t epoch_seen = 0;  // the monitor's scheduling epoch at this worker's last check
   std::uint64_t rng;
   bool spinning = false;
 
@@ -154,6 +158,17 @@ class scheduler {
   void start_introspection();
   void stop_introspection() noexcept;
   void trace_loop(unsigned interval_ms);
+  // The monitor thread (runtime/monitor.cpp).
+  void start_monitor();
+  void stop_monitor() noexcept;
+  void monitor_loop();
+  void note_network_polled() noexcept;
+  void wake_one() noexcept;  // for work queued on the global queue from outside the workers
+  // True once per monitor epoch: time to look at the network and the global queue.
+  bool epoch_passed(worker& w) const noexcept {
+    const std::uint32_t e = sched_epoch_.load(std::memory_order_relaxed);
+    return e != w.epoch_seen;
+  }
   void unregister_thread(green_thread* g) noexcept;
 
   config cfg_;
@@ -173,6 +188,11 @@ class scheduler {
   std::thread tracer_;  // WEFT_TRACE=schedtrace:<ms>
   std::atomic<std::uint32_t> tracer_stop_{0};
   bool sigquit_installed_ = false;
+  std::thread monitor_;
+  std::atomic<std::uint32_t> monitor_stop_{0};
+  std::atomic<std::int64_t> last_network_poll_{0};
+  alignas(64) std::atomic<std::uint32_t> sched_epoch_{0};  // advanced by the monitor; read-mostly
+  char epoch_pad_[60];
   // Last member: destroyed first, joining its threads, while the rest is still whole.
   blocking_pool blocking_;
 };

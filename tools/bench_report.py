@@ -39,6 +39,9 @@ def spread(values):
 
 
 def main():
+    if sys.argv[1] == "--tail-only":
+        tail_table(pathlib.Path(sys.argv[2]) / "tail.txt")
+        return
     results = pathlib.Path(sys.argv[1])
     weft, context = weft_runs(results / "weft_micro.json")
     channels, _ = weft_runs(results / "weft_channels.json")
@@ -74,6 +77,7 @@ def main():
         print(f"| {key[1]} | {fmt(j)} | {fmt(m)} | {m / j:.2f}× |")
     park_table(results / "park.txt")
     http_table(results / "http.txt")
+    tail_table(results / "tail.txt")
 
 
 def park_table(path):
@@ -114,6 +118,46 @@ def http_table(path):
               f"{statistics.median(p99s[('weft', conns)]):.2f} ms | {statistics.median(p99s[('go', conns)]):.2f} ms | "
               f"{statistics.median(cpu[('weft', conns)]):.1f} | {statistics.median(cpu[('go', conns)]):.1f} | "
               f"{statistics.median(cpu[('go', conns)]) / statistics.median(cpu[('weft', conns)]):.2f}× |")
+
+
+def tail_table(path):
+    if not path.exists():
+        return
+    runs = defaultdict(lambda: defaultdict(list))
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        f = dict(kv.split("=") for kv in parts[2:])
+        runs[(parts[1], int(f["adversary"]))]["all"].append(f)
+    names = {"weft": "weft, budget on", "weft-nobudget": "weft, budget off", "go": "Go 1.19"}
+    n = max(len(v["all"]) for v in runs.values())
+    print(f"\nTail latency, 10,000 req/s open loop over 1000 keep-alive connections, all workers "
+          f"(median of {n} runs, min–max in brackets; ms):\n")
+    print("| server | adversary | p50 | p95 | p99 | p99.9 | max | errors | RSS MiB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for adversary in (0, 1):
+        for server in ("weft", "weft-nobudget", "go"):
+            rs = runs.get((server, adversary), {}).get("all")
+            if not rs:
+                continue
+            def cell(key):
+                vals = [float(r[key]) for r in rs if key in r]
+                if not vals:
+                    return "—"
+                return f"{statistics.median(vals):.2f} [{min(vals):.2f}–{max(vals):.2f}]"
+            errors = [int(r.get("errors", 0)) for r in rs]
+            oks = [int(r.get("ok", 0)) for r in rs]
+            err = f"{statistics.median(errors):,.0f} of {statistics.median(errors) + statistics.median(oks):,.0f}"
+            rss = statistics.median(float(r["rss_mib"]) for r in rs)
+            print(f"| {names[server]} | {'on' if adversary else 'off'} | {cell('p50_ms')} | "
+                  f"{cell('p95_ms')} | {cell('p99_ms')} | {cell('p999_ms')} | {cell('max_ms')} | "
+                  f"{err} | {rss:,.0f} |")
+    w = runs.get(("weft", 1), {}).get("all")
+    g = runs.get(("go", 1), {}).get("all")
+    if w and g:
+        wp = statistics.median(float(r["p99_ms"]) for r in w)
+        gp = statistics.median(float(r["p99_ms"]) for r in g)
+        if wp > 0:
+            print(f"\nUnder the adversary, weft's p99 is {gp / wp:.1f}× lower than Go's.")
 
 
 if __name__ == "__main__":

@@ -198,11 +198,15 @@ class chan {
   }
 
   // Sends only if a receiver waits or the buffer has room. False otherwise (value untouched).
-  // Throws channel_closed on a closed channel.
+  // Throws channel_closed on a closed channel. A failed try spends budget too: a loop that polls
+  // a full channel must still let the others on its worker run.
   bool try_send(T&& value) {
     if (!s_) return false;
     const bool sent = attempt(&detail::chan_state<T>::try_send, &value);
-    if (!sent) s_->lock.unlock();
+    if (!sent) {
+      s_->lock.unlock();
+      detail::coop_point();
+    }
     return sent;
   }
   bool try_send(const T& value) {
@@ -215,7 +219,10 @@ class chan {
   std::optional<T> try_recv() {
     std::optional<T> out;
     if (!s_) return out;
-    if (!attempt(&detail::chan_state<T>::try_recv, &out)) s_->lock.unlock();
+    if (!attempt(&detail::chan_state<T>::try_recv, &out)) {
+      s_->lock.unlock();
+      detail::coop_point();  // a polling loop must not hold the worker (see try_send)
+    }
     return out;
   }
 

@@ -1,0 +1,119 @@
+// The monitor thread (Go's sysmon). Workers are cooperative: one that runs a green thread which
+// never calls into weft cannot look at its queues, the network or the global queue. The monitor
+// watches them from outside, without a clock read on any worker's hot path:
+//  - every `busy_interval` while any worker is busy it advances the scheduling epoch; a worker
+//    that sees a new epoch at its next switch polls the network and the global queue at once,
+//    instead of waiting for its 61st tick (a tick can be long: a slice of a CPU-heavy green
+//    thread is up to a whole budget of work);
+//  - a slice that has run for a whole period is flagged: the green thread yields at its next
+//    budget point, so a green thread whose budget points are far apart still shares its worker;
+//  - a worker stuck in one green thread for `stuck_after` with green threads queued behind it
+//    gets an idle worker woken to steal them (and its run-next slot);
+//  - if nobody polled the network for `stuck_after`, it polls and queues what is ready on the
+//    global queue.
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+#include "futex.hpp"
+#include "netpoll/poller.hpp"
+#include "scheduler.hpp"
+
+namespace weft::detail {
+namespace {
+
+constexpr std::int64_t busy_interval_ns = 200'000;         // epoch period while workers are busy
+constexpr std::int64_t idle_interval_max_ns = 10'000'000;  // back-off while all are idle
+constexpr std::int64_t stuck_after_ns = 10'000'000;        // Go's forcePreemptNS
+
+}  // namespace
+
+void scheduler::start_monitor() {
+  monitor_stop_.store(0, std::memory_order_relaxed);
+  monitor_ = std::thread([this] { monitor_loop(); });
+}
+
+void scheduler::stop_monitor() noexcept {
+  if (!monitor_.joinable()) return;
+  monitor_stop_.store(1, std::memory_order_release);
+  futex_wake(&monitor_stop_, 1);
+  monitor_.join();
+}
+
+void scheduler::wake_one() noexcept {
+  if (!single_) {
+    wake_idle_worker();
+  } else if (worker* w = pop_idle()) {
+    unpark(*w);
+  }
+}
+
+void scheduler::note_network_polled() noexcept {
+  last_network_poll_.store(now_ns(), std::memory_order_relaxed);
+}
+
+void scheduler::monitor_loop() {
+  const unsigned n = worker_count();
+  struct watch {
+    std::uint32_t slices = 0;
+    std::int64_t since = 0;  // when `slices` was last seen to change
+    bool reported = false;
+  };
+  std::vector<watch> watched(n);
+  const bool trace = tracer_.joinable();
+  std::int64_t interval = busy_interval_ns;
+  note_network_polled();
+  while (monitor_stop_.load(std::memory_order_acquire) == 0) {
+    futex_wait(&monitor_stop_, 0, now_ns() + interval);
+    if (monitor_stop_.load(std::memory_order_acquire) != 0) break;
+    const std::int64_t now = now_ns();
+    if (nidle_.load(std::memory_order_relaxed) >= static_cast<int>(n)) {
+      interval = std::min(interval * 2, idle_interval_max_ns);  // all asleep: nothing to watch
+      for (auto& wt : watched) wt.since = now;
+      continue;
+    }
+    interval = busy_interval_ns;
+    sched_epoch_.fetch_add(1, std::memory_order_relaxed);
+
+    bool stuck_with_work = false;
+    for (unsigned i = 0; i < n; ++i) {
+      worker& w = *workers_[i];
+      watch& wt = watched[i];
+      const std::uint32_t slices = w.slices.load(std::memory_order_relaxed);
+      // The same slice a whole period later: ask it to yield at its next budget point. (An
+      // idle worker's flag is harmless: the next slice starts by clearing it.)
+      if (slices == wt.slices && cfg_.coop_budget != 0)
+        w.preempt.store(true, std::memory_order_relaxed);
+      if (slices != wt.slices) {
+        wt.slices = slices;
+        wt.since = now;
+        wt.reported = false;
+        continue;
+      }
+      if (now - wt.since < stuck_after_ns) continue;
+      const bool queued = !w.local.empty() || w.runnext.load(std::memory_order_relaxed);
+      if (!queued) continue;  // idle or spinning, or one long green thread and nothing waiting
+      stuck_with_work = true;
+      if (trace && !wt.reported) {
+        wt.reported = true;
+        std::fprintf(stderr,
+                     "weft monitor: worker %u has run one green thread for %lld ms with %u "
+                     "queued behind it\n",
+                     i, static_cast<long long>((now - wt.since) / 1'000'000),
+                     static_cast<unsigned>(w.local.size()));
+      }
+    }
+    if (stuck_with_work && !single_) wake_idle_worker();  // a spinning worker steals them
+
+    if (now - last_network_poll_.load(std::memory_order_relaxed) >= stuck_after_ns) {
+      netpoller* np = netpoller::started();
+      if (np && np->registered() != 0 && !np->someone_blocks()) {
+        const int ready = np->poll(0, [&](green_thread* g) { global_.push(g); });
+        note_network_polled();
+        if (ready > 0) wake_one();
+      }
+    }
+  }
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Tail latency under adversarial load (issue: "Tail latency under adversarial load"). Runs
+# tools/loadgen at a fixed rate over keep-alive connections against bench/http_hello with all
+# workers, budget on and budget off, and against the Go peer, each calm and then carrying the
+# in-process adversary (bench/adversary.hpp). Each server is started once per scenario and
+# measured `runs` times; one line per run:
+#   tail <server> adversary=<0|1> run=K ok=N errors=N p50_ms=.. p95_ms=.. p99_ms=.. p999_ms=..
+#        max_ms=.. rss_mib=..
+# Standalone: tools/tail_bench.sh [--runs N] [--seconds S] [--parked N]  (after tools/bench.sh
+# built build-bench/); tools/bench.sh sources it and calls tail_bench.
+tail_bench() {
+  local build="$1" go_bin="$2" runs="$3" secs="$4" parked="$5" out="$6"
+  local workers rate=10000 conns=1000
+  workers="$(nproc)"
+  : >"$out"
+  # 1000 connections on each side, plus the adversary's bookkeeping: more than the default 1024.
+  ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+  local scenario
+  for scenario in "weft:0" "weft-nobudget:0" "go:0" "weft:1" "weft-nobudget:1" "go:1"; do
+    local server="${scenario%%:*}" adversary="${scenario##*:}"
+    local cmd=()
+    case "$server" in
+      weft) cmd=("$build/bench/http_hello" --port 0 --workers "$workers") ;;
+      weft-nobudget) cmd=("$build/bench/http_hello" --port 0 --workers "$workers" --coop-budget 0) ;;
+      go) cmd=("$go_bin" -port 0 -workers "$workers") ;;
+    esac
+    if ((adversary)); then
+      if [[ $server == go ]]; then cmd+=(-adversary -parked "$parked"); else cmd+=(--adversary --parked "$parked"); fi
+    fi
+    local stdout_file stderr_file
+    stdout_file="$(mktemp)"
+    stderr_file="$(mktemp)"
+    "${cmd[@]}" >"$stdout_file" 2>"$stderr_file" &
+    local pid=$!
+    local port="" waited=0
+    while ((waited < 3000)); do # up to 300 s: spawning a million parked tasks takes a while
+      port="$(sed -n 's/^listening on //p' "$stdout_file")"
+      if [[ -n $port ]] && { ((adversary == 0)) || grep -q "adversary ready" "$stderr_file"; }; then break; fi
+      if ! kill -0 "$pid" 2>/dev/null; then break; fi
+      sleep 0.1
+      waited=$((waited + 1))
+    done
+    if [[ -z $port ]] || ! kill -0 "$pid" 2>/dev/null; then
+      echo "tail_bench: $server (adversary=$adversary) did not start:" >&2
+      cat "$stderr_file" >&2
+      kill "$pid" 2>/dev/null || true
+      return 1
+    fi
+    ((adversary)) && sed 's/^/  /' "$stderr_file"
+    local run
+    for run in $(seq 1 "$runs"); do
+      local line rss
+      line="$("$build/bench/loadgen" --port "$port" --rate "$rate" --connections "$conns" \
+        --duration "$secs" --warmup 2 | awk '/^loadgen / {print}')" || true
+      rss="$(awk '/^VmRSS:/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status")"
+      local fields
+      fields="$(tr ' ' '\n' <<<"$line" | grep -E '^(ok|errors|p50_ms|p95_ms|p99_ms|p999_ms|max_ms)=' | tr '\n' ' ')"
+      echo "tail $server adversary=$adversary run=$run ${fields}rss_mib=$rss" | tee -a "$out"
+    done
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    rm -f "$stdout_file" "$stderr_file"
+  done
+}
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  set -euo pipefail
+  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  runs=3 secs=15 parked=1000000
+  while (($#)); do
+    case "$1" in
+      --runs) runs="$2"; shift 2 ;;
+      --seconds) secs="$2"; shift 2 ;;
+      --parked) parked="$2"; shift 2 ;;
+      *) echo "usage: tools/tail_bench.sh [--runs N] [--seconds S] [--parked N]" >&2; exit 2 ;;
+    esac
+  done
+  mkdir -p "$root/bench/results"
+  tail_bench "$root/build-bench" "$root/build-bench/go_http_hello" "$runs" "$secs" "$parked" \
+    "$root/bench/results/tail.txt"
+  python3 "$root/tools/bench_report.py" --tail-only "$root/bench/results"
+fi
