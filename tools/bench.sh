@@ -6,6 +6,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/tools/deps.sh"
 source "$root/tools/http_bench.sh"
+source "$root/tools/tail_bench.sh"
 weft_install_deps "${WEFT_BUILD_PACKAGES[@]}" golang-go python3 wrk util-linux
 
 runs=5
@@ -51,4 +52,6 @@ for workers in 1 2; do
 done
 echo "==== HTTP hello: 1 worker on core 0, wrk on the last core, weft and Go in turn ===="
 http_bench "$build/bench/http_hello" "$build/go_http_hello" 3 5 "$results/http.txt"
+echo "==== tail latency: 10,000 req/s over 1000 connections, calm and under the adversary ===="
+tail_bench "$build" "$build/go_http_hello" 3 15 1000000 "$results/tail.txt"
 python3 "$root/tools/bench_report.py" "$results" | tee "$results/latest.md"

@@ -132,13 +132,18 @@ void run_connection(const options& o, const weft::net::address& addr, unsigned k
   };
   std::uint64_t scheduled = 0;  // requests due for this connection before `end`
   while (due_of(scheduled) < end) ++scheduled;
+  // Requests j.. that are lost: only those due in the measured window count as errors.
+  auto lose_from = [&](std::uint64_t j) {
+    for (; j < scheduled; ++j)
+      if (due_of(j) >= measure_from) ++t.errors;
+  };
 
   weft::net::tcp_stream s;
   std::error_code ec;
   s = weft::net::tcp_stream::connect(addr, 5s, ec);
   if (ec) {
     ++t.connect_errors;
-    t.errors += scheduled;
+    lose_from(0);
     return;
   }
   s.set_read_deadline(end + 2s);  // a request unanswered by then counts as an error
@@ -149,7 +154,7 @@ void run_connection(const options& o, const weft::net::address& addr, unsigned k
     const auto due = due_of(j);
     if (steady::now() < due) weft::sleep_until(due);
     if (s.write_all(request, ec), ec || !read_response(s, buf, t)) {
-      t.errors += scheduled - j;
+      lose_from(j);
       return;
     }
     const auto latency = steady::now() - due;
