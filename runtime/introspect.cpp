@@ -121,7 +121,8 @@ std::int64_t scheduler::check_deadlock(std::int64_t deadline) noexcept {
   if (suspect_snapshot_.load(std::memory_order_relaxed) == progress &&
       now - suspect_since_.load(std::memory_order_relaxed) >= deadlock_grace_ns &&
       process_threads() == static_cast<long>(worker_count()) + (tracer_.joinable() ? 1 : 0) +
-                               (monitor_.joinable() ? 1 : 0) + blocking_.idle_threads())
+                               (monitor_.joinable() ? 1 : 0) +
+                               static_cast<long>(started_spares_.load()) + blocking_.idle_threads())
     report_deadlock();
   if (suspect_snapshot_.exchange(progress, std::memory_order_relaxed) != progress)
     suspect_since_.store(now, std::memory_order_relaxed);

@@ -7,8 +7,10 @@
 //    thread is up to a whole budget of work);
 //  - a slice that has run for a whole period is flagged: the green thread yields at its next
 //    budget point, so a green thread whose budget points are far apart still shares its worker;
-//  - a worker stuck in one green thread for `stuck_after` with green threads queued behind it
-//    gets an idle worker woken to steal them (and its run-next slot);
+//  - a worker stuck in one green thread for `stuck_after` (a loop without budget points, a
+//    blocking system call) while green threads wait behind it or on the global queue: an idle
+//    worker is woken to steal them, or, with none idle, a spare worker is started to run them
+//    (runtime/spare_worker.cpp);
 //  - if nobody polled the network for `stuck_after`, it polls and queues what is ready on the
 //    global queue.
 #include <chrono>
@@ -40,6 +42,13 @@ void scheduler::stop_monitor() noexcept {
   monitor_.join();
 }
 
+bool scheduler::is_idle(worker& w) noexcept {
+  idle_lock_.lock();
+  const bool idle = w.idle;
+  idle_lock_.unlock();
+  return idle;
+}
+
 void scheduler::wake_one() noexcept {
   if (!single_) {
     wake_idle_worker();
@@ -59,7 +68,7 @@ void scheduler::monitor_loop() {
     std::int64_t since = 0;  // when `slices` was last seen to change
     bool reported = false;
   };
-  std::vector<watch> watched(n);
+  std::vector<watch> watched(workers_.size());
   const bool trace = tracer_.joinable();
   std::int64_t interval = busy_interval_ns;
   note_network_polled();
@@ -75,8 +84,10 @@ void scheduler::monitor_loop() {
     interval = busy_interval_ns;
     sched_epoch_.fetch_add(1, std::memory_order_relaxed);
 
-    bool stuck_with_work = false;
-    for (unsigned i = 0; i < n; ++i) {
+    unsigned stuck = 0;
+    // Runnable green threads, or due timers, that a stuck worker may be holding back.
+    bool work_held = !global_.empty() || earliest_timer() <= now;
+    for (unsigned i = 0; i < workers_.size(); ++i) {
       worker& w = *workers_[i];
       watch& wt = watched[i];
       const std::uint32_t slices = w.slices.load(std::memory_order_relaxed);
@@ -90,20 +101,29 @@ void scheduler::monitor_loop() {
         wt.reported = false;
         continue;
       }
-      if (now - wt.since < stuck_after_ns) continue;
+      if (w.spare || now - wt.since < stuck_after_ns || is_idle(w)) continue;
+      ++stuck;  // one green thread (or a blocking call in it) has held this worker that long
       const bool queued = !w.local.empty() || w.runnext.load(std::memory_order_relaxed);
-      if (!queued) continue;  // idle or spinning, or one long green thread and nothing waiting
-      stuck_with_work = true;
+      work_held = work_held || queued;
       if (trace && !wt.reported) {
         wt.reported = true;
         std::fprintf(stderr,
-                     "weft monitor: worker %u has run one green thread for %lld ms with %u "
-                     "queued behind it\n",
+                     "weft monitor: worker %u has run one green thread for %lld ms (%u queued "
+                     "behind it)\n",
                      i, static_cast<long long>((now - wt.since) / 1'000'000),
                      static_cast<unsigned>(w.local.size()));
       }
     }
-    if (stuck_with_work && !single_) wake_idle_worker();  // a spinning worker steals them
+    stuck_workers_.store(stuck, std::memory_order_relaxed);
+    if (stuck != 0 && work_held && !single_) {
+      // An idle worker steals what the stuck ones hold; with none, a spare runs it (Go's
+      // handoff), at most one spare per stuck worker.
+      if (nidle_.load(std::memory_order_relaxed) > 0) {
+        wake_idle_worker();
+      } else if (active_spares_.load(std::memory_order_relaxed) < stuck) {
+        activate_spare();
+      }
+    }
 
     if (now - last_network_poll_.load(std::memory_order_relaxed) >= stuck_after_ns) {
       netpoller* np = netpoller::started();

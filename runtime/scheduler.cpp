@@ -172,10 +172,15 @@ scheduler::scheduler(const config& cfg)
   if (n == 0) n = 1;
   if (n > 1024) n = 1024;
   single_ = n == 1;
-  workers_.reserve(n);
-  for (unsigned i = 0; i < n; ++i) {
+  nworkers_ = n;
+  // As many spares as workers, so that even with every worker stuck, queued green threads run.
+  // None in single-threaded mode: its queues are not safe to share (no CAS on pops).
+  const unsigned spares = single_ ? 0 : n;
+  workers_.reserve(n + spares);
+  for (unsigned i = 0; i < n + spares; ++i) {
     workers_.push_back(std::make_unique<worker>(*this, i, depot_));
     workers_.back()->rng = 0x9E3779B97F4A7C15ULL * (i + 1) + 1;
+    workers_.back()->spare = i >= n;
   }
 }
 
@@ -305,7 +310,7 @@ void scheduler::wake_idle_worker() noexcept {
 
 void scheduler::add_timer(timer_node& t) noexcept {
   worker* w = current_worker();
-  if (w && w->sched == this) {
+  if (w && w->sched == this && !w->spare) {
     w->timers.insert(t);  // this worker looks at its heap before it sleeps
     return;
   }
@@ -418,7 +423,7 @@ green_thread* scheduler::take_local(worker& w) {
 }
 
 green_thread* scheduler::steal(worker& w) {
-  const unsigned n = worker_count();
+  const auto n = static_cast<unsigned>(workers_.size());  // spares' queues too
   const std::int64_t now = now_ns();
   for (int round = 0; round < steal_rounds; ++round) {
     const unsigned start = static_cast<unsigned>(next_random(w.rng) % n);
@@ -451,6 +456,7 @@ green_thread* scheduler::steal(worker& w) {
 }
 
 green_thread* scheduler::find_runnable(worker& w) {
+  if (w.spare) return find_runnable_spare(w);
   for (;;) {
     if (stopping()) return nullptr;
     if ((++w.tick & 15) == 0) w.recent_time = coarse_now_ns();
@@ -618,7 +624,13 @@ void scheduler::after_switch(worker& w, green_thread* g) noexcept {
       // Only from here may anyone wake it. The lock array lives on g's stack, and g may run
       // again as soon as the first lock is released: copy the pointers out first.
       w.unlock_scratch.assign(g->park_locks, g->park_locks + g->park_lock_count);
-      if (g->timer.when != no_deadline) w.timers.insert(g->timer);
+      if (g->timer.when != no_deadline) {
+        timer_home(w).insert(g->timer);
+        // A spare keeps no timers: worker 0 may sleep past this one unless it looks again.
+        if (w.spare) {
+          if (worker* iw = pop_idle()) unpark(*iw);
+        }
+      }
       for (spinlock* held : w.unlock_scratch) held->unlock();
       break;
     }
@@ -667,6 +679,10 @@ void scheduler::stop() noexcept {
     w = nx;
   }
   idle_lock_.unlock();
+  for (unsigned i = nworkers_; i < workers_.size(); ++i) {
+    workers_[i]->wake_word.store(1, std::memory_order_seq_cst);
+    futex_wake(&workers_[i]->wake_word, 1);
+  }
 }
 
 void scheduler::run_workers() {
@@ -681,7 +697,10 @@ void scheduler::run_workers() {
   }
   worker_main(*workers_[0]);
   for (unsigned i = 1; i < worker_count(); ++i) workers_[i]->thread.join();
-  stop_monitor();
+  stop_monitor();  // then no spare starts any more
+  for (unsigned i = nworkers_; i < workers_.size(); ++i)
+    if (workers_[i]->thread_started) workers_[i]->thread.join();
+  active_spares_.store(0, std::memory_order_relaxed);  // stopped where they were
   unwind_remaining();
   for (unsigned spins = 0; external_wakers_.load(std::memory_order_acquire) != 0;)
     spin_pause(spins);
@@ -749,6 +768,7 @@ void scheduler::unwind_remaining() {
 
 void scheduler::fill_stats(runtime_stats& out) const noexcept {
   out.workers = worker_count();
+  out.spare_workers = active_spares_.load(std::memory_order_relaxed);
   std::uint64_t created = external_created_.load(std::memory_order_relaxed);
   std::uint64_t finished = external_finished_.load(std::memory_order_relaxed);
   for (auto& v : workers_) {

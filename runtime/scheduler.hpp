@@ -59,6 +59,12 @@ struct alignas(64) worker {
   std::atomic<bool> polling{false};  // parked in epoll rather than on wake_word's futex
   worker* next_idle = nullptr;
 
+  // A spare worker (Go's handoff) runs only while another worker is stuck in one green thread;
+  // otherwise it is dormant on wake_word. Its thread starts on its first activation.
+  bool spare = false;
+  std::atomic<bool> spare_active{false};
+  bool thread_started = false;  // the monitor's only
+
   // Registry of started, unfinished green threads that first ran on this worker.
   spinlock registry_lock;
   green_thread* registry = nullptr;
@@ -87,7 +93,8 @@ class scheduler {
 
   const config& cfg() const noexcept { return cfg_; }
   bool single() const noexcept { return single_; }
-  unsigned worker_count() const noexcept { return static_cast<unsigned>(workers_.size()); }
+  // The configured workers (spares not included): the parallelism the program asked for.
+  unsigned worker_count() const noexcept { return nworkers_; }
   worker& worker_at(unsigned i) noexcept { return *workers_[i]; }
 
   // Runs the main loop on the calling thread (as worker 0) after starting the others; returns
@@ -130,6 +137,10 @@ class scheduler {
   friend struct scheduler_access;
   void worker_main(worker& w);
   green_thread* find_runnable(worker& w);
+  green_thread* find_runnable_spare(worker& w);  // runtime/spare_worker.cpp
+  void retire_spare(worker& w);
+  bool activate_spare();  // the monitor's: false if every spare is active already
+  timer_heap& timer_home(worker& w) noexcept { return w.spare ? workers_[0]->timers : w.timers; }
   green_thread* take_local(worker& w);
   green_thread* steal(worker& w);
   void push_local(worker& w, green_thread* g) noexcept;
@@ -163,7 +174,9 @@ class scheduler {
   void stop_monitor() noexcept;
   void monitor_loop();
   void note_network_polled() noexcept;
-  void wake_one() noexcept;  // for work queued on the global queue from outside the workers
+  void wake_one() noexcept;
+  bool is_idle(worker& w) noexcept;  // on the idle list now (takes idle_lock_)  // for work queued
+                                     // on the global queue from outside the workers
   // True once per monitor epoch: time to look at the network and the global queue.
   bool epoch_passed(worker& w) const noexcept {
     const std::uint32_t e = sched_epoch_.load(std::memory_order_relaxed);
@@ -173,6 +186,10 @@ class scheduler {
 
   config cfg_;
   bool single_;
+  unsigned nworkers_ = 0;
+  std::atomic<unsigned> stuck_workers_{0};  // workers the monitor sees stuck in one slice
+  std::atomic<unsigned> active_spares_{0};
+  std::atomic<unsigned> started_spares_{0};
   stack_depot depot_;
   std::vector<std::unique_ptr<worker>> workers_;
   global_queue global_;

@@ -190,6 +190,10 @@ void stack_depot::give(const stack_span* in, std::size_t n) noexcept {
 }
 
 stack_cache::~stack_cache() {
+  give_back_all();
+}
+
+void stack_cache::give_back_all() noexcept {
   depot_.give(items_, count_);
   set_count(0);
 }

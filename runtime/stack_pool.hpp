@@ -67,6 +67,8 @@ class stack_cache {
   // empty: so spawning throws std::system_error when no stack can be had, rather than the green
   // thread failing when it first runs.
   void ensure_available();
+  // Hands every cached stack to the depot (a retiring spare worker keeps none).
+  void give_back_all() noexcept;
   // Readable from any thread (stats); only the owning worker changes it.
   std::size_t pooled() const noexcept { return pooled_.load(std::memory_order_relaxed); }
 

@@ -1,9 +1,12 @@
 // The cooperative budget: a green thread whose operations never block yields every coop_budget
 // operations; unconstrained lifts that; consume_budget gives CPU loops the same; a green thread
 // spinning without weft calls cannot keep its worker's queue from the other workers.
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <thread>
+#include <vector>
 
 #include "test_support.hpp"
 
@@ -130,6 +133,73 @@ TEST_P(coop, cpu_spinner_does_not_starve_the_green_threads_queued_behind_it) {
       cfg());
   EXPECT_TRUE(all_done_while_spinning);
   EXPECT_EQ(done.load(), queued);
+}
+
+// Every worker is held by a green thread that never returns to the scheduler until a green
+// thread queued behind them runs: only a spare worker (started by the monitor) can run it.
+TEST_P(coop, spare_worker_runs_what_stuck_workers_hold) {
+  if (GetParam() == 1) GTEST_SKIP() << "single-threaded mode has no spare workers";
+  const int n = static_cast<int>(GetParam());
+  std::atomic<int> spinning{0};
+  std::atomic<bool> released{false};
+  std::atomic<int> released_in_time{0};
+  unsigned spares_seen = 0;
+  weft::run(
+      [&] {
+        weft::wait_group wg;
+        wg.add(n + 1);
+        for (int i = 0; i < n; ++i)
+          weft::go([&] {
+            ++spinning;
+            const auto give_up = std::chrono::steady_clock::now() + 20s;
+            while (!released.load() && std::chrono::steady_clock::now() < give_up) {
+            }
+            if (released.load()) ++released_in_time;
+            wg.done();
+          });
+        weft::go([&] {
+          while (spinning.load() < n) weft::yield();  // until every worker is held
+          spares_seen = weft::stats().spare_workers;
+          released = true;
+          wg.done();
+        });
+        wg.wait();
+      },
+      cfg());
+  EXPECT_EQ(released_in_time.load(), n);
+  EXPECT_GE(spares_seen, 1u);
+  EXPECT_EQ(weft::stats().spare_workers, 0u);
+}
+
+TEST_P(coop, spare_worker_runs_past_workers_blocked_in_system_calls) {
+  if (GetParam() == 1) GTEST_SKIP() << "single-threaded mode has no spare workers";
+  const int n = static_cast<int>(GetParam());
+  std::vector<int> fds(2 * n);
+  for (int i = 0; i < n; ++i) ASSERT_EQ(::pipe(&fds[2 * i]), 0);
+  std::atomic<int> entering{0};
+  std::atomic<int> got{0};
+  weft::run(
+      [&] {
+        weft::wait_group wg;
+        wg.add(n + 1);
+        for (int i = 0; i < n; ++i)
+          weft::go([&, i] {
+            ++entering;
+            char c = 0;
+            if (::read(fds[2 * i], &c, 1) == 1 && c == 'x') ++got;  // blocks the worker
+            wg.done();
+          });
+        weft::go([&] {
+          while (entering.load() < n) weft::yield();
+          weft::sleep_for(5ms);  // they are inside read(2) by now
+          for (int i = 0; i < n; ++i) EXPECT_EQ(::write(fds[2 * i + 1], "x", 1), 1);
+          wg.done();
+        });
+        wg.wait();
+      },
+      cfg());
+  EXPECT_EQ(got.load(), n);
+  for (int fd : fds) ::close(fd);
 }
 
 }  // namespace

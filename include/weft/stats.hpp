@@ -9,6 +9,7 @@ namespace weft {
 
 struct runtime_stats {
   unsigned workers = 0;
+  unsigned spare_workers = 0;  // running now in place of workers stuck in one green thread
   std::uint64_t green_threads_live = 0;     // created and not yet finished
   std::uint64_t green_threads_created = 0;  // since the runtime started
   std::uint64_t steals = 0;                 // successful steal operations
