@@ -140,7 +140,7 @@ def tail_table(path):
             if not rs:
                 continue
             def cell(key):
-                vals = [float(r[key]) for r in rs if key in r]
+                vals = [float(r[key]) for r in rs if key in r and int(r.get("ok", 0)) > 0]
                 if not vals:
                     return "—"
                 return f"{statistics.median(vals):.2f} [{min(vals):.2f}–{max(vals):.2f}]"
