@@ -77,6 +77,36 @@ TEST(coop_budget, unconstrained_scope_spends_nothing) {
   EXPECT_EQ(greedy_ops_before_other_runs(c, 20'000, true), 20'000);
 }
 
+// A green thread whose budget points are far apart in time (heavy work between them) is cut by
+// the monitor's preempt flag long before its budget runs out: another green thread on its worker
+// runs within a few monitor periods, not after a million heavy iterations.
+TEST(coop_budget, monitor_preempts_a_slice_of_heavy_budget_points) {
+  weft::config c;
+  c.workers = 1;
+  c.coop_budget = 1'000'000;
+  constexpr long cap = 200'000;  // ~20 µs each: seconds of work if nothing cut the slice
+  long iterations = 0;
+  weft::run(
+      [&] {
+        std::atomic<bool> other_ran{false};
+        auto heavy = weft::spawn([&] {
+          weft::go([&] { other_ran = true; });  // queued on this worker, behind the loop
+          while (!other_ran.load() && iterations < cap) {
+            const auto until = std::chrono::steady_clock::now() + 20us;
+            while (std::chrono::steady_clock::now() < until) {
+            }
+            ++iterations;
+            weft::consume_budget();
+          }
+        });
+        heavy.join();
+        EXPECT_TRUE(other_ran.load());
+      },
+      c);
+  EXPECT_LT(iterations, cap);
+  EXPECT_GE(weft::stats().forced_yields, 1u);
+}
+
 TEST_P(coop, consume_budget_lets_a_cpu_loop_share_its_worker) {
   // Several CPU loops that call only consume_budget, and one green thread that needs a turn on
   // every worker's queue: all finish, and every loop was cut by the budget.
