@@ -121,7 +121,9 @@ TEST_P(introspect, sigquit_dumps_green_threads_and_exits_2) {
                   [] {
                     weft::chan<int> ch(0);
                     weft::go(weft::named("stuck"), [ch]() mutable { ch.recv(); });
-                    weft::sleep_for(20ms);
+                    // Wait until it is parked: under a sanitizer with 8 workers on 2 cores a
+                    // fixed sleep can end before it has even started.
+                    while (weft::stats().parked < 1) weft::sleep_for(1ms);
                     raise(SIGQUIT);
                   },
                   c),

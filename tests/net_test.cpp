@@ -490,7 +490,8 @@ TEST_P(net_test, run_unwinds_green_threads_parked_on_sockets) {
           std::byte buf[4];
           client->read(buf);  // the server never writes
         });
-        weft::sleep_for(10ms);
+        // Both parked on their sockets, not merely queued, when run ends.
+        while (weft::stats().parked < 2) weft::sleep_for(1ms);
       },
       cfg());
   EXPECT_EQ(destroyed.load(), 2);
