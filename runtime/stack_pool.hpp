@@ -73,7 +73,7 @@ class stack_cache {
   std::size_t pooled() const noexcept { return pooled_.load(std::memory_order_relaxed); }
 
  private:
-  static constexpr std::size_t map_batch_size = 16;
+  static constexpr std::size_t map_batch_size = capacity / 2;
   void refill();
   void set_count(std::size_t n) noexcept {
     count_ = n;
