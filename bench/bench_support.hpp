@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <thread>
 #include <weft/weft.hpp>
 
 namespace weft_bench {
@@ -31,6 +32,15 @@ void run_timed(benchmark::State& state, unsigned workers, std::int64_t ops, Body
       static_cast<double>(ops) * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert |
                                            benchmark::Counter::kIsIterationInvariant);
   state.counters["workers"] = workers;
+}
+
+// Each shape at 1 worker (single-threaded mode) and at all hardware threads, one run per
+// repetition: tools/bench.sh asks for several repetitions and takes medians.
+inline void per_workers(benchmark::internal::Benchmark* b) {
+  const int all = static_cast<int>(std::thread::hardware_concurrency());
+  b->ArgName("workers")->Arg(1);
+  if (all > 1) b->Arg(all);
+  b->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
 }
 
 }  // namespace weft_bench

@@ -4,45 +4,28 @@
 // (port 0: any; prints "listening on PORT"; with --adversary, "adversary ready" on stderr once
 // bench/adversary.hpp's load is in place).
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 #include <string_view>
 #include <weft/weft.hpp>
 
 #include "adversary.hpp"
+#include "http_session.hpp"
 #include "server_args.hpp"
 
 namespace {
 
-constexpr std::string_view reply =
-    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
-
-// Answers every complete request in the buffer (pipelined ones in one write); keeps a partial
-// request for the next read.
 void serve(weft::net::tcp_stream& s) {
-  char in[8192];
-  std::size_t have = 0;
-  std::string out;
-  for (;;) {
-    std::error_code ec;
-    const std::size_t n = s.read(std::span(in + have, sizeof in - have), ec);
-    if (ec || n == 0) return;
-    have += n;
-    std::string_view pending(in, have);
-    for (std::size_t end; (end = pending.find("\r\n\r\n")) != std::string_view::npos;) {
-      out.append(reply);
-      pending.remove_prefix(end + 4);
-    }
-    if (pending.size() == sizeof in) return;  // a request larger than the buffer: refuse it
-    std::memmove(in, pending.data(), pending.size());
-    have = pending.size();
-    if (!out.empty()) {
-      s.write_all(out, ec);
-      if (ec) return;
-      out.clear();
-    }
-  }
+  bench::serve_http(
+      [&](char* buf, std::size_t len) {
+        std::error_code ec;
+        const std::size_t n = s.read(std::span(buf, len), ec);
+        return ec ? 0 : n;
+      },
+      [&](std::string_view out) {
+        std::error_code ec;
+        s.write_all(out, ec);
+        return !ec;
+      });
 }
 
 }  // namespace

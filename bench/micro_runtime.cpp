@@ -12,6 +12,7 @@
 
 namespace {
 
+using weft_bench::per_workers;
 using weft_bench::run_timed;
 
 void spawn_complete(benchmark::State& state) {
@@ -75,12 +76,6 @@ void fib(benchmark::State& state) {
   run_timed(state, static_cast<unsigned>(state.range(0)), 1, [](std::int64_t) {
     if (fork_join_fib(35) != 9227465) std::abort();
   });
-}
-
-void per_workers(benchmark::internal::Benchmark* b) {
-  // One run per repetition: tools/bench.sh asks for several repetitions and takes medians.
-  b->ArgName("workers")->Arg(1)->Arg(2)->UseManualTime()->Iterations(1);
-  b->Unit(benchmark::kMillisecond);
 }
 
 BENCHMARK(spawn_complete)->Apply(per_workers);

@@ -5,23 +5,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
-#include <string>
 #include <weft/weft.hpp>
 
-namespace {
+#include "proc_status.hpp"
 
-long status_kib(const char* key) {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  const std::size_t len = std::strlen(key);
-  while (std::getline(f, line))
-    if (line.compare(0, len, key) == 0) return std::atol(line.c_str() + len);
-  return 0;
-}
-
-}  // namespace
+using weft_bench::status_kib;
 
 int main(int argc, char** argv) {
   const long n = argc > 1 ? std::atol(argv[1]) : 1'000'000;

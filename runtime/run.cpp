@@ -1,4 +1,5 @@
 // weft::run and the entry points of the public API that reach the scheduler.
+#include <algorithm>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -68,7 +69,9 @@ int run_main(std::function<int()> main, const config& cfg) {
     sched->stop();
   };
   using body_t = decltype(body);
-  green_thread* g = sched->create(sizeof(body_t), &task_of<body_t>::vtable, named("main"));
+  green_thread* g =
+      sched->create(sizeof(body_t), &task_of<body_t>::vtable,
+                    named("main", std::max<std::size_t>(cfg.stack_size, main_stack_size)));
   ::new (g->storage()) body_t(std::move(body));
   sched->make_runnable(g, nullptr, false);
   sched->run_workers();

@@ -45,7 +45,7 @@ TEST(stack_death, overflow_names_the_green_thread_and_aborts) {
                  weft::go([] { recurse(1 << 30); });
                  weft::sleep_for(60s);
                }),
-               "weft: stack overflow in green thread [0-9]+ \\(stack reserved: 256 KiB");
+               "weft: stack overflow in green thread [0-9]+ \\(stack reserved: 64 KiB");
 }
 
 // The fallback for kernels without MADV_GUARD_INSTALL, forced: mprotect guards still catch an
@@ -94,12 +94,24 @@ WEFT_WORKER_COUNTS(stack_test);
 TEST_P(stack_test, a_per_spawn_stack_size_allows_deep_recursion) {
   weft::run(
       [] {
-        // ~2 MiB of frames: far beyond the 256 KiB default, within the 8 MiB asked for.
+        // ~2 MiB of frames: far beyond the 64 KiB default, within the 8 MiB asked for.
         auto h =
             weft::spawn(weft::spawn_options{.stack_size = 8 << 20}, [] { return recurse(2000); });
         h.join();
       },
       cfg());
+}
+
+TEST_P(stack_test, the_main_green_thread_has_a_larger_stack_than_the_default) {
+  // ~600 KiB of frames: would overflow the 64 KiB default, fits weft::main_stack_size (1 MiB).
+  bool done = false;
+  weft::run(
+      [&] {
+        (void)recurse(600);
+        done = true;
+      },
+      cfg());
+  EXPECT_TRUE(done);
 }
 
 }  // namespace

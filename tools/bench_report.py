@@ -1,5 +1,14 @@
 #!/usr/bin/env python3
-"""Prints weft's micro benchmark medians next to the Go peer's, with ratios (markdown table)."""
+"""Turns the raw outputs of tools/bench.sh (bench/results/raw/) into the comparison: one row per
+claim made about green threads, one column per way of running it (weft with 1 worker and with all
+cores, OS threads, oneTBB, Go with GOMAXPROCS=1 and all cores). Each cell is the median of the
+runs with min-max; each row says which is best and by how much. Writes latest.md, latest.csv and
+the gnuplot data for tools/bench_charts.py.
+
+    bench_report.py <results dir>              the whole comparison
+    bench_report.py --tail-only <results dir>  the tail-latency table of tools/tail_bench.sh
+"""
+import csv
 import json
 import pathlib
 import re
@@ -7,35 +16,127 @@ import statistics
 import sys
 from collections import defaultdict
 
+from bench_tables import detail_tables, tail_table
 
-def weft_runs(path):
-    """{(shape, workers): [ns_per_op, ...]} from a google-benchmark JSON file."""
-    runs = defaultdict(list)
-    data = json.loads(path.read_text())
-    for b in data["benchmarks"]:
-        if b.get("run_type") != "iteration":
+COLUMNS = [
+    ("weft1", "weft, 1 worker"),
+    ("weftN", "weft, all cores"),
+    ("threads", "OS threads"),
+    ("tbb", "oneTBB"),
+    ("go1", "Go, 1 P"),
+    ("goN", "Go, all cores"),
+]
+
+# id, title, unit, higher is better, source shape
+ROWS = [
+    ("context_switch", "Context switch (two tasks yielding)", "ns", False, "yield"),
+    ("creation", "Create + finish a task", "ns", False, "spawn_complete"),
+    ("wakeup", "Wake a parked task (mutex + condvar round trip)", "ns", False, "wakeup"),
+    ("memory", "Memory per parked task (RSS + page tables)", "KiB", False, "park_memory"),
+    ("million", "1M tasks parked at once: spawn, park, release", "s", False, "park_million"),
+    ("pingpong", "Channel ping-pong round trip", "ns", False, "pingpong"),
+    ("mpmc", "MPMC 4×4, capacity 1024, per message", "ns", False, "mpmc"),
+    ("select", "select over 4 channels, per message", "ns", False, "select4"),
+    ("pipeline", "3-stage pipeline, per item", "ns", False, "pipeline"),
+    ("fib", "Fork-join fib(35), a task per call > 20", "ms", False, "fib"),
+    ("http_100", "HTTP hello, 100 connections, server on 1 core", "req/s", True, "http_100"),
+    ("http_1000", "HTTP hello, 1000 connections, server on 1 core", "req/s", True, "http_1000"),
+    ("tail_p99", "p99 latency under the adversary, 10K req/s", "ms", False, "tail_p99"),
+]
+
+
+def parse_kv(fields):
+    return dict(f.split("=", 1) for f in fields if "=" in f)
+
+
+def collect(raw):
+    """{(shape, column): [value, ...]} from every raw file present."""
+    values = defaultdict(list)
+    for name in ("weft_micro.json", "weft_channels.json"):
+        path = raw / name
+        if not path.exists():
             continue
-        parts = b["run_name"].split("/")
-        workers = int(parts[1].split(":")[1]) if parts[1].startswith("workers:") else 0
-        runs[(parts[0], workers)].append(b["ns_per_op"])
-    return runs, data["context"]
-
-
-def go_runs(path):
-    runs = defaultdict(list)
-    for line in path.read_text().splitlines():
+        for b in json.loads(path.read_text())["benchmarks"]:
+            if b.get("run_type") != "iteration":
+                continue
+            shape, arg = b["run_name"].split("/")[:2]
+            workers = int(arg.split(":")[1])
+            scale = 1e-6 if shape == "fib" else 1.0
+            values[(shape, "weft1" if workers == 1 else "weftN")].append(b["ns_per_op"] * scale)
+    for line in read_lines(raw / "go_micro.txt"):
         m = re.match(r"(\w+) workers=(\d+) ns_per_op=([\d.]+)", line)
         if m:
-            runs[(m[1], int(m[2]))].append(float(m[3]))
-    return runs
+            scale = 1e-6 if m[1] == "fib" else 1.0
+            values[(m[1], "go1" if m[2] == "1" else "goN")].append(float(m[3]) * scale)
+    for line in read_lines(raw / "threads.txt"):
+        m = re.match(r"(\w+) peer=(\w+) ns_per_op=([\d.]+)", line)
+        if m:
+            scale = 1e-6 if m[1] == "fib" else 1.0
+            values[(m[1], m[2])].append(float(m[3]) * scale)
+    for line in read_lines(raw / "park.txt"):
+        parts = line.split()
+        f = parse_kv(parts[2:])
+        runtime = parts[1]
+        column = "threads" if runtime == "threads" else runtime + ("1" if f.get("workers") == "1" else "N")
+        if int(f["count"]) >= 1_000_000:
+            values[("park_million", column)].append(float(f["spawn_park_s"]) + float(f["release_s"]))
+        else:
+            values[("park_memory", column)].append(float(f["rss_kib_per"]) + float(f["pte_kib_per"]))
+    for line in read_lines(raw / "http.txt"):
+        parts = line.split()
+        f = parse_kv(parts[2:])
+        column = {"weft": "weft1", "go": "go1", "threads": "threads"}[parts[1]]
+        values[(f"http_{f['conns']}", column)].append(float(f["rps"]))
+    for line in read_lines(raw / "tail.txt"):
+        parts = line.split()
+        f = parse_kv(parts[2:])
+        if f.get("adversary") != "1" or int(f.get("ok", 0)) == 0 or parts[1] not in ("weft", "go"):
+            continue
+        values[("tail_p99", parts[1] + "N")].append(float(f["p99_ms"]))
+    return values
 
 
-def fmt(ns):
-    return f"{ns / 1e6:,.1f} ms" if ns >= 1e6 else f"{ns:,.1f} ns"
+def read_lines(path):
+    return path.read_text().splitlines() if path.exists() else []
 
 
-def spread(values):
-    return f"{min(values) / statistics.median(values) * 100 - 100:+.0f}%/{max(values) / statistics.median(values) * 100 - 100:+.0f}%"
+def fmt(v, unit):
+    if unit == "req/s":
+        return f"{v / 1000:,.1f}K"
+    if v >= 100:
+        return f"{v:,.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def cell(vals, unit):
+    if not vals:
+        return "—"
+    med = statistics.median(vals)
+    if len(vals) == 1:
+        return fmt(med, unit)
+    return f"{fmt(med, unit)} <sub>{fmt(min(vals), unit)}–{fmt(max(vals), unit)}</sub>"
+
+
+def verdict(meds, higher):
+    """Best weft column against the best other column."""
+    weft = {c: v for c, v in meds.items() if c.startswith("weft")}
+    other = {c: v for c, v in meds.items() if not c.startswith("weft")}
+    if not weft or not other:
+        return ""
+    pick = max if higher else min
+    wc = pick(weft, key=weft.get)
+    oc = pick(other, key=other.get)
+    label = dict(COLUMNS)
+    w, o = weft[wc], other[oc]
+    if w == o:
+        return f"{label[wc]} ties {label[oc]}"
+    weft_wins = (w > o) if higher else (w < o)
+    ratio = max(w, o) / min(w, o)
+    if weft_wins:
+        return f"**{label[wc]}**, {ratio:.1f}× better than {label[oc]}"
+    return f"{label[oc]}, {ratio:.1f}× better than {label[wc]}"
 
 
 def main():
@@ -43,121 +144,69 @@ def main():
         tail_table(pathlib.Path(sys.argv[2]) / "tail.txt")
         return
     results = pathlib.Path(sys.argv[1])
-    weft, context = weft_runs(results / "weft_micro.json")
-    channels, _ = weft_runs(results / "weft_channels.json")
-    os_peers = {k: v for k, v in channels.items() if k[1] == 0}
-    weft.update({k: v for k, v in channels.items() if k[1] != 0})
-    libc, _ = weft_runs(results / "weft_micro_libc.json")
-    go = go_runs(results / "go_micro.txt")
-    print(f"\n## weft vs Go 1.19 — micro benchmarks ({context.get('num_cpus')} CPUs, "
-          f"medians of {max(len(v) for v in weft.values())} runs, spread min/max)\n")
-    print("| shape | workers | weft | spread | Go | spread | Go / weft |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    order = ["spawn_complete", "yield", "wakeup", "fib", "pingpong", "mpmc", "select4", "pipeline"]
-    for key in sorted(weft, key=lambda k: (order.index(k[0]), k[1])):
-        w = statistics.median(weft[key])
-        row = f"| {key[0]} | {key[1]} | {fmt(w)} | {spread(weft[key])} |"
-        if key in go:
-            g = statistics.median(go[key])
-            row += f" {fmt(g)} | {spread(go[key])} | {g / w:.1f}× |"
-        else:
-            row += " — | — | — |"
-        print(row)
-    print("\nmpmc (4 producers x 4 consumers, capacity 1024) on OS threads, ns per message:\n")
-    print("| queue | ns | weft 2 workers / it |")
-    print("| --- | --- | --- |")
-    w2 = statistics.median(weft[("mpmc", 2)])
-    for (name, _), v in sorted(os_peers.items()):
-        print(f"| {name.removeprefix('os_mpmc_')} | {fmt(statistics.median(v))} | {w2 / statistics.median(v):.2f} |")
-    print("\nspawn_complete per green thread, runtime objects from jemalloc vs glibc malloc:\n")
-    print("| workers | jemalloc | glibc | glibc / jemalloc |")
-    print("| --- | --- | --- | --- |")
-    for key in sorted(libc):
-        j, m = statistics.median(weft[key]), statistics.median(libc[key])
-        print(f"| {key[1]} | {fmt(j)} | {fmt(m)} | {m / j:.2f}× |")
-    park_table(results / "park.txt")
-    http_table(results / "http.txt")
-    tail_table(results / "tail.txt")
+    raw = results / "raw"
+    values = collect(raw)
+    machine = (raw / "machine.txt").read_text().strip() if (raw / "machine.txt").exists() else ""
+    runs = max((len(v) for v in values.values()), default=0)
+    lines = [
+        "## weft against OS threads, oneTBB and Go",
+        "",
+        f"{machine}. Each cell: median of up to {runs} runs, min–max below it; lower is better "
+        "except req/s. Peers ran in turn with weft in the same call of tools/bench.sh.",
+        "",
+        "| | unit | " + " | ".join(label for _, label in COLUMNS) + " | best |",
+        "| --- | --- | " + " | ".join("---" for _ in COLUMNS) + " | --- |",
+    ]
+    table_rows = []
+    for row_id, title, unit, higher, shape in ROWS:
+        meds = {c: statistics.median(values[(shape, c)]) for c, _ in COLUMNS if values.get((shape, c))}
+        if not meds:
+            continue
+        cells = [cell(values.get((shape, c)), unit) for c, _ in COLUMNS]
+        lines.append(f"| {title} | {unit} | " + " | ".join(cells) + f" | {verdict(meds, higher)} |")
+        for c, _ in COLUMNS:
+            vals = values.get((shape, c))
+            if vals:
+                table_rows.append([row_id, title, unit, "higher" if higher else "lower", c,
+                                   statistics.median(vals), min(vals), max(vals), len(vals)])
+    lines += ["", "— : no such peer for that shape (a TBB task cannot park; OS threads have no "
+              "select; the HTTP server and wrk share the 2 cores, so it runs on 1 core only; the "
+              "adversary runs with all cores)."]
+    with open(results / "latest.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["row", "title", "unit", "better", "column", "median", "min", "max", "runs"])
+        w.writerows(table_rows)
+    with open(results / "chart.dat", "w") as f:
+        write_chart_data(f, table_rows)
+    text = "\n".join(lines) + "\n"
+    text += detail_tables(raw)
+    (results / "latest.md").write_text(text)
+    sys.stdout.write(text)
 
 
-def park_table(path):
-    if not path.exists():
-        return
-    print("\n100K parked at once on one channel, then released (one run each):\n")
-    print("| runtime | workers | spawn+park | release | RSS per task | page tables per task | RSS after trim / peak |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for line in path.read_text().splitlines():
-        f = dict(kv.split("=") for kv in line.split()[2:])
-        print(f"| {line.split()[1]} | {f['workers']} | {float(f['spawn_park_s']):.2f} s | "
-              f"{float(f['release_s']):.2f} s | {f['rss_kib_per']} KiB | {f['pte_kib_per']} KiB | "
-              f"{float(f['after_trim_share']) * 100:.0f}% |")
-
-
-def http_table(path):
-    if not path.exists():
-        return
-    runs = defaultdict(list)
-    p99s = defaultdict(list)
-    cpu = defaultdict(list)
-    for line in path.read_text().splitlines():
-        parts = line.split()
-        f = dict(kv.split("=") for kv in parts[2:7])
-        key = (parts[1], int(f["conns"]))
-        runs[key].append(float(f["rps"]))
-        p99s[key].append(float(f["p99_ms"]))
-        cpu[key].append(float(f["cpu_us_per_req"]))
-    print("\nHTTP hello, keep-alive, 1 worker pinned to one core, wrk on the other "
-          f"(median of {max(len(v) for v in runs.values())} runs):\n")
-    print("| connections | weft req/s | spread | Go req/s | spread | weft / Go | p99 weft | p99 Go "
-          "| server CPU µs/req weft | Go | Go / weft |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for conns in sorted({c for _, c in runs}):
-        w, g = runs[("weft", conns)], runs[("go", conns)]
-        print(f"| {conns} | {statistics.median(w):,.0f} | {spread(w)} | {statistics.median(g):,.0f} | "
-              f"{spread(g)} | {statistics.median(w) / statistics.median(g):.2f}× | "
-              f"{statistics.median(p99s[('weft', conns)]):.2f} ms | {statistics.median(p99s[('go', conns)]):.2f} ms | "
-              f"{statistics.median(cpu[('weft', conns)]):.1f} | {statistics.median(cpu[('go', conns)]):.1f} | "
-              f"{statistics.median(cpu[('go', conns)]) / statistics.median(cpu[('weft', conns)]):.2f}× |")
-
-
-def tail_table(path):
-    if not path.exists():
-        return
-    runs = defaultdict(lambda: defaultdict(list))
-    for line in path.read_text().splitlines():
-        parts = line.split()
-        f = dict(kv.split("=") for kv in parts[2:])
-        runs[(parts[1], int(f["adversary"]))]["all"].append(f)
-    names = {"weft": "weft, budget on", "weft-nobudget": "weft, budget off", "go": "Go 1.19"}
-    n = max(len(v["all"]) for v in runs.values())
-    print(f"\nTail latency, 10,000 req/s open loop over 1000 keep-alive connections, all workers "
-          f"(median of {n} runs, min–max in brackets; ms):\n")
-    print("| server | adversary | p50 | p95 | p99 | p99.9 | max | errors | RSS MiB |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for adversary in (0, 1):
-        for server in ("weft", "weft-nobudget", "go"):
-            rs = runs.get((server, adversary), {}).get("all")
-            if not rs:
-                continue
-            def cell(key):
-                vals = [float(r[key]) for r in rs if key in r and int(r.get("ok", 0)) > 0]
-                if not vals:
-                    return "—"
-                return f"{statistics.median(vals):.2f} [{min(vals):.2f}–{max(vals):.2f}]"
-            errors = [int(r.get("errors", 0)) for r in rs]
-            oks = [int(r.get("ok", 0)) for r in rs]
-            err = f"{statistics.median(errors):,.0f} of {statistics.median(errors) + statistics.median(oks):,.0f}"
-            rss = statistics.median(float(r["rss_mib"]) for r in rs)
-            print(f"| {names[server]} | {'on' if adversary else 'off'} | {cell('p50_ms')} | "
-                  f"{cell('p95_ms')} | {cell('p99_ms')} | {cell('p999_ms')} | {cell('max_ms')} | "
-                  f"{err} | {rss:,.0f} |")
-    w = runs.get(("weft", 1), {}).get("all")
-    g = runs.get(("go", 1), {}).get("all")
-    if w and g:
-        wp = statistics.median(float(r["p99_ms"]) for r in w)
-        gp = statistics.median(float(r["p99_ms"]) for r in g)
-        if wp > 0:
-            print(f"\nUnder the adversary, weft's p99 is {gp / wp:.1f}× lower than Go's.")
+def write_chart_data(f, table_rows):
+    """One line per row: title, then each column's median relative to weft's best (1 = weft's
+    best; 4 = four times worse), '?' where the column has no figure."""
+    by_row = defaultdict(dict)
+    meta = {}
+    for row_id, title, unit, better, column, med, *_ in table_rows:
+        by_row[row_id][column] = med
+        meta[row_id] = (title, better)
+    f.write("# row " + " ".join(c for c, _ in COLUMNS) + "\n")
+    for row_id, title, *_ in ROWS:
+        meds = by_row.get(row_id)
+        if not meds:
+            continue
+        weft = [v for c, v in meds.items() if c.startswith("weft")]
+        if not weft:
+            continue
+        higher = meta[row_id][1] == "higher"
+        best = max(weft) if higher else min(weft)
+        rel = []
+        for c, _ in COLUMNS:
+            v = meds.get(c)
+            rel.append("?" if v is None or v == 0 else f"{(best / v if higher else v / best):.4g}")
+        f.write(f'"{row_id}" ' + " ".join(rel) + "\n")
 
 
 if __name__ == "__main__":
