@@ -12,7 +12,9 @@
 //    worker is woken to steal them, or, with none idle, a spare worker is started to run them
 //    (runtime/spare_worker.cpp);
 //  - if nobody polled the network for `stuck_after`, it polls and queues what is ready on the
-//    global queue.
+//    global queue;
+//  - once every worker has slept for `trim_after_idle`, it gives the kernel the stacks pooled in
+//    the depot (the workers' small caches stay): an idle server does not keep a burst's stacks.
 #include <chrono>
 #include <cstdio>
 #include <vector>
@@ -27,6 +29,7 @@ namespace {
 constexpr std::int64_t busy_interval_ns = 200'000;         // epoch period while workers are busy
 constexpr std::int64_t idle_interval_max_ns = 10'000'000;  // back-off while all are idle
 constexpr std::int64_t stuck_after_ns = 10'000'000;        // Go's forcePreemptNS
+constexpr std::int64_t trim_after_idle_ns = 1'000'000'000;
 
 }  // namespace
 
@@ -71,6 +74,7 @@ void scheduler::monitor_loop() {
   std::vector<watch> watched(workers_.size());
   const bool trace = tracer_.joinable();
   std::int64_t interval = busy_interval_ns;
+  std::int64_t idle_since = -1;  // when all workers were first seen asleep; -1: not all are
   note_network_polled();
   while (monitor_stop_.load(std::memory_order_acquire) == 0) {
     futex_wait(&monitor_stop_, 0, now_ns() + interval);
@@ -79,8 +83,11 @@ void scheduler::monitor_loop() {
     if (nidle_.load(std::memory_order_relaxed) >= static_cast<int>(n)) {
       interval = std::min(interval * 2, idle_interval_max_ns);  // all asleep: nothing to watch
       for (auto& wt : watched) wt.since = now;
+      if (idle_since < 0) idle_since = now;
+      if (now - idle_since >= trim_after_idle_ns && depot_.pooled() > 0) depot_.trim(0);
       continue;
     }
+    idle_since = -1;
     interval = busy_interval_ns;
     sched_epoch_.fetch_add(1, std::memory_order_relaxed);
 

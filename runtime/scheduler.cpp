@@ -781,6 +781,7 @@ void scheduler::fill_stats(runtime_stats& out) const noexcept {
   out.green_threads_live = created - finished;
   out.stacks_mapped = depot_.mapped();
   out.stacks_pooled = depot_.pooled();
+  out.stack_bytes_reserved = depot_.reserved_bytes();
   for (auto& v : workers_) out.stacks_pooled += v->stacks.pooled();
   out.idle_workers = static_cast<unsigned>(std::max(nidle_.load(std::memory_order_relaxed), 0));
   out.spinning_workers =

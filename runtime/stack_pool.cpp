@@ -22,9 +22,44 @@ namespace {
 
 // Stacks the depot keeps ready; beyond twice this, it trims back to it in one sweep.
 constexpr std::size_t depot_keep = 4096;
+// A stack going back to the depot keeps its top this committed (where a green thread's first
+// frames land, so reuse faults nothing in) and gives the kernel the pages below: one deep
+// recursion does not hold memory for ever.
+constexpr std::size_t keep_committed = 16 * 1024;
 
 std::size_t round_up(std::size_t n, std::size_t to) {
   return (n + to - 1) / to * to;
+}
+
+constexpr std::size_t max_advise_batch = 64;
+
+// A pidfd for this process, reopened after a fork (a pidfd names a process, and a forked child
+// must not advise its parent's memory); -1 where the kernel has none.
+int self_pidfd() {
+  static spinlock lock;
+  static int fd = -1;
+  static pid_t fd_pid = 0;
+  const pid_t pid = getpid();
+  lock.lock();
+  if (fd_pid != pid) {
+    if (fd >= 0) close(fd);  // inherited across fork: it names the parent
+    fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0u));
+    fd_pid = pid;
+  }
+  const int result = fd;
+  lock.unlock();
+  return result;
+}
+
+// One process_madvise call for up to max_advise_batch ranges of this process (Linux >= 6.13 for
+// any advice): a syscall costs microseconds on a virtual machine, and stacks come by the
+// thousand. False if the kernel refused; the caller then advises range by range.
+bool advise_batch(const iovec* iov, std::size_t n, int advice) {
+  const int pidfd = self_pidfd();
+  if (pidfd < 0 || n == 0 || n > max_advise_batch) return n == 0;
+  std::size_t bytes = 0;
+  for (std::size_t i = 0; i < n; ++i) bytes += iov[i].iov_len;
+  return syscall(SYS_process_madvise, pidfd, iov, n, advice, 0u) == static_cast<long>(bytes);
 }
 
 // MADV_GUARD_INSTALL where the kernel has it; else mprotect guards, rationed so that stacks
@@ -56,7 +91,15 @@ class guard_policy {
   // MADV_GUARD_INSTALL, one process_madvise call for the lot (a syscall costs microseconds on a
   // virtual machine, and a million stacks would pay it a million times).
   void install_batch(char* first, std::size_t stride, std::size_t n) {
-    if (madvise_guards_ && n > 1 && install_batch_madvise(first, stride, n)) return;
+    if (madvise_guards_ && n > 1) {
+      iovec iov[max_advise_batch];
+      bool all = n <= max_advise_batch;
+      for (std::size_t i = 0; all && i < n; ++i) iov[i] = iovec{first + i * stride, page_size()};
+      if (all && advise_batch(iov, n, MADV_GUARD_INSTALL)) {
+        last_kind_.store("madvise", std::memory_order_relaxed);
+        return;
+      }
+    }
     for (std::size_t i = 0; i < n; ++i) install(first + i * stride);
   }
   void install(void* base) {
@@ -83,35 +126,6 @@ class guard_policy {
   }
 
  private:
-  bool install_batch_madvise(char* first, std::size_t stride, std::size_t n) {
-    constexpr std::size_t max_iov = 64;
-    const int pidfd = self_pidfd();
-    if (pidfd < 0 || n > max_iov) return false;
-    iovec iov[max_iov];
-    for (std::size_t i = 0; i < n; ++i) iov[i] = iovec{first + i * stride, page_size()};
-    const long done = syscall(SYS_process_madvise, pidfd, iov, n, MADV_GUARD_INSTALL, 0u);
-    if (done != static_cast<long>(n * page_size())) return false;  // the caller falls back
-    last_kind_.store("madvise", std::memory_order_relaxed);
-    return true;
-  }
-  // A pidfd for this process, reopened after a fork (a pidfd names a process, and a forked
-  // child must not advise its parent's memory). -1 where process_madvise cannot apply guards.
-  int self_pidfd() {
-    const pid_t pid = getpid();
-    lock_.lock();
-    if (pidfd_pid_ != pid) {
-      if (pidfd_ >= 0) close(pidfd_);  // inherited across fork: it names the parent
-      pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid, 0u));
-      pidfd_pid_ = pid;
-    }
-    const int fd = pidfd_;
-    lock_.unlock();
-    return fd;
-  }
-
-  spinlock lock_;
-  int pidfd_ = -1;
-  pid_t pidfd_pid_ = 0;
   bool madvise_guards_ = false;
   std::atomic<long> mprotect_budget_{0};
   std::atomic<bool> warned_{false};
@@ -159,6 +173,7 @@ void stack_depot::release(std::vector<void*> stacks) noexcept {
     i = j;
   }
   mapped_.fetch_sub(stacks.size(), std::memory_order_relaxed);
+  reserved_bytes_.fetch_sub(stacks.size() * default_size_, std::memory_order_relaxed);
 }
 
 std::size_t stack_depot::trim(std::size_t keep) noexcept {
@@ -196,12 +211,14 @@ std::size_t stack_depot::map_batch(std::size_t size, stack_span* out, std::size_
   for (std::size_t i = 0; i < n; ++i) out[i] = stack_span{static_cast<char*>(p) + i * each, each};
   guards().install_batch(static_cast<char*>(p), each, n);
   mapped_.fetch_add(n, std::memory_order_relaxed);
+  reserved_bytes_.fetch_add(n * each, std::memory_order_relaxed);
   return n;
 }
 
 void stack_depot::unmap(stack_span s) noexcept {
   munmap(s.base, s.size);
   mapped_.fetch_sub(1, std::memory_order_relaxed);
+  reserved_bytes_.fetch_sub(s.size, std::memory_order_relaxed);
 }
 
 std::size_t stack_depot::take(stack_span* out, std::size_t n) noexcept {
@@ -216,7 +233,21 @@ std::size_t stack_depot::take(stack_span* out, std::size_t n) noexcept {
   return got;
 }
 
+void stack_depot::release_deep_pages(const stack_span* in, std::size_t n) noexcept {
+  const std::size_t pg = page_size();
+  if (default_size_ <= pg + keep_committed) return;
+  const std::size_t deep = default_size_ - pg - keep_committed;
+  for (std::size_t first = 0; first < n; first += max_advise_batch) {
+    const std::size_t k = std::min(max_advise_batch, n - first);
+    iovec iov[max_advise_batch];
+    for (std::size_t i = 0; i < k; ++i) iov[i] = iovec{in[first + i].usable_bottom(), deep};
+    if (advise_batch(iov, k, MADV_DONTNEED)) continue;
+    for (std::size_t i = 0; i < k; ++i) madvise(iov[i].iov_base, deep, MADV_DONTNEED);
+  }
+}
+
 void stack_depot::give(const stack_span* in, std::size_t n) noexcept {
+  release_deep_pages(in, n);
   lock_.lock();
   for (std::size_t i = 0; i < n; ++i) free_.push_back(in[i].base);
   const bool too_many = free_.size() > 2 * depot_keep;

@@ -39,20 +39,27 @@ class stack_depot {
   void probe(std::size_t size) { unmap(map(size)); }
   // Takes up to `n` pooled default-size stacks into `out`; returns how many.
   std::size_t take(stack_span* out, std::size_t n) noexcept;
-  // Gives back `n` default-size stacks; beyond the depot's cap they are unmapped.
+  // Gives back `n` default-size stacks, their pages below the committed top released; beyond
+  // the depot's cap they are unmapped.
   void give(const stack_span* in, std::size_t n) noexcept;
 
   std::uint64_t mapped() const noexcept { return mapped_.load(std::memory_order_relaxed); }
   std::uint64_t pooled() const noexcept { return pooled_.load(std::memory_order_relaxed); }
+  // Address space of every mapped stack, guard pages included.
+  std::uint64_t reserved_bytes() const noexcept {
+    return reserved_bytes_.load(std::memory_order_relaxed);
+  }
 
  private:
   void release(std::vector<void*> stacks) noexcept;
+  void release_deep_pages(const stack_span* in, std::size_t n) noexcept;
 
   std::size_t default_size_;
   spinlock lock_;
   std::vector<void*> free_;
   std::atomic<std::uint64_t> mapped_{0};
   std::atomic<std::uint64_t> pooled_{0};  // free_.size(), readable without the lock
+  std::atomic<std::uint64_t> reserved_bytes_{0};
 };
 
 // A worker's private cache in front of the depot: no lock on the hot path.

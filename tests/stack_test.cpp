@@ -1,12 +1,15 @@
 // Green-thread stacks: overflow is reported by name, per-spawn sizes allow deep recursion.
 #include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "test_support.hpp"
 
@@ -170,11 +173,126 @@ TEST_P(stack_test, trim_returns_pooled_stacks) {
         const auto after = weft::stats();
         EXPECT_GT(released, 0u);
         EXPECT_EQ(after.stacks_mapped, before.stacks_mapped - released);
+        const std::uint64_t each = weft::config{}.stack_size + 4096;  // guard page included
+        EXPECT_EQ(before.stack_bytes_reserved - after.stack_bytes_reserved, released * each);
         // What is left: the workers' small caches (a spare's too, if one is running: it gives
         // its cache back when it retires) and main's own stack.
         EXPECT_LE(after.stacks_mapped, 64u * (after.workers + after.spare_workers) + 1u);
       },
       cfg());
+}
+
+}  // namespace
+
+namespace {
+
+// A million green threads parked at once on one channel (100K under the sanitizers), then
+// released: each runs on past its receive exactly once, and all of them were parked together.
+TEST(stack_scale, a_million_green_threads_park_at_once_and_each_is_released_exactly_once) {
+  constexpr int n = weft_test::sanitized ? 100'000 : 1'000'000;
+  std::vector<std::uint8_t> released(n, 0);
+  weft::config c;
+  c.workers = 2;
+  weft::run(
+      [&] {
+        weft::chan<int> gate(0);
+        weft::wait_group parked, done;
+        parked.add(n);
+        done.add(n);
+        for (int i = 0; i < n; ++i) {
+          weft::go([&, i, gate]() mutable {
+            parked.done();
+            if (gate.recv()) std::abort();  // nothing is ever sent: only close releases it
+            ++released[static_cast<std::size_t>(i)];
+            done.done();
+          });
+        }
+        parked.wait();
+        while (weft::stats().parked < static_cast<std::uint64_t>(n)) weft::sleep_for(1ms);
+        const auto st = weft::stats();
+        EXPECT_EQ(st.parked, static_cast<std::uint64_t>(n));
+        EXPECT_GE(st.stacks_mapped, static_cast<std::uint64_t>(n));
+        EXPECT_EQ(std::count(released.begin(), released.end(), 0), n);
+        gate.close();
+        done.wait();
+      },
+      c);
+  EXPECT_EQ(std::count(released.begin(), released.end(), 1), n);
+  EXPECT_EQ(weft::stats().green_threads_live, 0u);
+}
+
+}  // namespace
+
+namespace {
+
+long rss_kib() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+  return 0;
+}
+
+// Green threads that once recursed deep do not keep those pages once their stacks are pooled:
+// only the top of each pooled stack stays committed.
+TEST(stack_pages, a_pooled_stack_gives_back_its_pages_below_the_committed_top) {
+  if (weft_test::sanitized) GTEST_SKIP() << "sanitizer shadow memory blurs RSS";
+  constexpr int n = 3000;
+  long rss_base = 0, rss_peak = 0, rss_after = 0;
+  run_on_two_workers([&] {
+    rss_base = rss_kib();
+    weft::chan<int> gate(0);
+    weft::wait_group deep, done;
+    deep.add(n);
+    done.add(n);
+    for (int i = 0; i < n; ++i) {
+      weft::go([&, gate]() mutable {
+        (void)recurse(44);  // ~44 KiB of the 64 KiB stack touched
+        deep.done();
+        (void)gate.recv();
+        done.done();
+      });
+    }
+    deep.wait();
+    rss_peak = rss_kib();
+    gate.close();
+    done.wait();
+    while (weft::stats().green_threads_live > 1) weft::sleep_for(1ms);
+    rss_after = rss_kib();
+  });
+  const long grown = rss_peak - rss_base;
+  ASSERT_GT(grown, n * 40L);  // each really touched its ~44 KiB
+  // Pooled: 16 KiB each at most, but the workers' caches (64 stacks each) keep theirs whole.
+  EXPECT_LT(rss_after - rss_base, grown / 2) << "base " << rss_base << " peak " << rss_peak;
+}
+
+}  // namespace
+
+namespace {
+
+// Once every worker has slept for a second, the monitor unmaps the stacks pooled in the depot.
+TEST(stack_pages, an_idle_runtime_trims_its_pooled_stacks) {
+  constexpr int n = weft_test::sanitized ? 1000 : 5000;
+  run_on_two_workers([] {
+    weft::chan<int> gate(0);
+    weft::wait_group done;
+    done.add(n);
+    for (int i = 0; i < n; ++i) {
+      weft::go([&, gate]() mutable {
+        (void)gate.recv();
+        done.done();
+      });
+    }
+    while (weft::stats().parked < static_cast<std::uint64_t>(n)) weft::sleep_for(1ms);
+    gate.close();
+    done.wait();
+    while (weft::stats().green_threads_live > 1) weft::sleep_for(1ms);
+    EXPECT_GT(weft::stats().stacks_mapped, static_cast<std::uint64_t>(n / 2));  // pooled, untrimmed
+    weft::sleep_for(1500ms);  // every worker asleep: main waits on a timer
+    const auto st = weft::stats();
+    // Left: the workers' caches (64 stacks each, a spare's if one ran) and main's own stack.
+    EXPECT_LE(st.stacks_mapped, 64u * (st.workers + st.spare_workers) + 1u);
+  });
 }
 
 }  // namespace

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# The main command: builds Release, runs weft's micro benchmarks and the Go peers of the same
-# shapes in turn, and prints medians side by side with ratios. Raw results go to bench/results/.
-#   tools/bench.sh [--runs N]
+# The main command: builds Release, runs every workload of the comparison (weft with 1 worker and
+# with all cores, OS threads, oneTBB, Go with GOMAXPROCS=1 and all cores), then writes
+# bench/results/latest.md, latest.csv and PNG charts and prints the table. About 12 minutes on a
+# 2-core machine.
+#   tools/bench.sh [--runs N]   (runs of each micro benchmark; default 5)
+# Raw outputs of every run stay in bench/results/raw/.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/tools/deps.sh"
 source "$root/tools/http_bench.sh"
 source "$root/tools/tail_bench.sh"
-weft_install_deps "${WEFT_BUILD_PACKAGES[@]}" golang-go python3 wrk util-linux
+weft_install_deps "${WEFT_BUILD_PACKAGES[@]}" golang-go python3 wrk util-linux gnuplot-nox
 
 runs=5
 while (($#)); do
@@ -19,39 +22,69 @@ done
 
 build="$root/build-bench"
 results="$root/bench/results"
-mkdir -p "$results"
-echo "==== building (Release) ===="
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_TESTS=OFF >/dev/null
-cmake --build "$build" -j "$(nproc)"
-(cd "$root/bench/peers/go" && GOFLAGS=-mod=mod GOCACHE="$build/go-cache" go build -o "$build/go_micro" ./micro &&
-  GOFLAGS=-mod=mod GOCACHE="$build/go-cache" go build -o "$build/go_park" ./park &&
-  GOFLAGS=-mod=mod GOCACHE="$build/go-cache" go build -o "$build/go_http_hello" ./http_hello &&
-  GOFLAGS=-mod=mod GOCACHE="$build/go-cache" go build -o "$build/go_tcp_echo" ./tcp_echo)
+raw="$results/raw"
+mkdir -p "$raw"
+cores="$(nproc)"
+started=$SECONDS
+steps=10
+step=0
+progress() {
+  step=$((step + 1))
+  printf '==== [%d/%d %2dm%02ds] %s\n' "$step" "$steps" $(((SECONDS - started) / 60)) \
+    $(((SECONDS - started) % 60)) "$*"
+}
 
-bench_args=(--benchmark_repetitions="$runs" --benchmark_format=json)
-echo "==== weft micro benchmarks (jemalloc for runtime objects) ===="
-"$build/bench/micro_runtime" "${bench_args[@]}" --benchmark_out="$results/weft_micro.json" \
-  --benchmark_out_format=json >/dev/null
-echo "==== weft channel benchmarks, with TBB and mutex+condvar queues on OS threads ===="
-"$build/bench/micro_channels" "${bench_args[@]}" --benchmark_out="$results/weft_channels.json" \
-  --benchmark_out_format=json >/dev/null
-echo "==== weft spawn with glibc malloc for runtime objects ===="
-WEFT_ALLOCATOR=libc "$build/bench/micro_runtime" "${bench_args[@]}" \
-  --benchmark_filter=spawn_complete --benchmark_out="$results/weft_micro_libc.json" \
-  --benchmark_out_format=json >/dev/null
-: >"$results/go_micro.txt"
-for workers in 1 2; do
-  echo "==== Go peer, GOMAXPROCS=$workers ===="
-  "$build/go_micro" -workers "$workers" -runs "$runs" | tee -a "$results/go_micro.txt"
+progress "building Release, and the Go peers"
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_TESTS=OFF >/dev/null
+cmake --build "$build" -j "$cores" | tail -1
+for peer in micro park http_hello tcp_echo; do
+  (cd "$root/bench/peers/go" && GOFLAGS=-mod=mod GOCACHE="$build/go-cache" go build -o "$build/go_$peer" "./$peer")
 done
-: >"$results/park.txt"
-for workers in 1 2; do
-  echo "==== 100K parked green threads / goroutines, $workers worker(s) ===="
-  "$build/bench/park_million" 100000 "$workers" | sed 's/^park /park weft /' | tee -a "$results/park.txt"
-  "$build/go_park" 100000 "$workers" | sed 's/^park /park go /' | tee -a "$results/park.txt"
+{
+  echo "$(lscpu | sed -n 's/^Model name: *//p' | head -1), $cores cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), Linux $(uname -r), $(go version | awk '{print $3}'), $(g++ --version | head -1)"
+} >"$raw/machine.txt"
+
+# Every shape at 1 worker and at all cores, `runs` times; one run per repetition.
+bench_args=(--benchmark_repetitions="$runs" --benchmark_format=json --benchmark_out_format=json)
+progress "weft: runtime and channel micro benchmarks, 1 worker and $cores workers"
+"$build/bench/micro_runtime" "${bench_args[@]}" --benchmark_out="$raw/weft_micro.json" >/dev/null
+"$build/bench/micro_channels" "${bench_args[@]}" --benchmark_out="$raw/weft_channels.json" >/dev/null
+progress "weft: spawn with glibc malloc for runtime objects (what jemalloc buys)"
+WEFT_ALLOCATOR=libc "$build/bench/micro_runtime" "${bench_args[@]}" --benchmark_filter=spawn_complete \
+  --benchmark_out="$raw/weft_micro_libc.json" >/dev/null
+
+progress "Go 1.19: the same shapes, GOMAXPROCS=1 and $cores"
+: >"$raw/go_micro.txt"
+for workers in 1 "$cores"; do
+  "$build/go_micro" -workers "$workers" -runs "$runs" >>"$raw/go_micro.txt"
 done
-echo "==== HTTP hello: 1 worker on core 0, wrk on the last core, weft and Go in turn ===="
-http_bench "$build/bench/http_hello" "$build/go_http_hello" 3 5 "$results/http.txt"
-echo "==== tail latency: 10,000 req/s over 1000 connections, calm and under the adversary ===="
-tail_bench "$build" "$build/go_http_hello" 3 15 1000000 "$results/tail.txt"
-python3 "$root/tools/bench_report.py" "$results" | tee "$results/latest.md"
+
+progress "OS threads and oneTBB: the same shapes"
+"$build/bench/thread_peers" --runs "$runs" --park 10000 >"$raw/threads.txt"
+grep '^park ' "$raw/threads.txt" >"$raw/park.txt" || true
+
+progress "memory per parked task: 100K parked at once, weft and Go, 1 worker and $cores"
+for run in 1 2 3; do
+  for workers in 1 "$cores"; do
+    "$build/bench/park_million" 100000 "$workers" | sed 's/^park /park weft /' >>"$raw/park.txt"
+    "$build/go_park" 100000 "$workers" | sed 's/^park /park go /' >>"$raw/park.txt"
+  done
+done
+
+progress "1M tasks parked at once, weft and Go, 1 worker and $cores (one run each)"
+for workers in 1 "$cores"; do
+  "$build/bench/park_million" 1000000 "$workers" | sed 's/^park /park weft /' | tee -a "$raw/park.txt"
+  "$build/go_park" 1000000 "$workers" | sed 's/^park /park go /' | tee -a "$raw/park.txt"
+done
+
+progress "HTTP hello: server on core 0 (weft 1 worker, Go 1 P, a thread per connection), wrk on core $((cores - 1))"
+http_bench "$build/bench/http_hello" "$build/go_http_hello" 3 5 "$raw/http.txt" "$build/bench/http_hello_threads" >/dev/null
+
+progress "p99 under the adversary (1M parked, churn, greedy tasks), 10K req/s over 1000 connections"
+tail_bench "$build" "$build/go_http_hello" 2 10 1000000 "$raw/tail.txt" "weft:1 go:1" >/dev/null
+
+progress "report and charts"
+python3 "$root/tools/bench_report.py" "$results"
+python3 "$root/tools/bench_charts.py" "$results"
+echo
+echo "Written: $results/latest.md, latest.csv, summary.png and a chart per row ($(((SECONDS - started) / 60)) min $(((SECONDS - started) % 60)) s)."

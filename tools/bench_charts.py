@@ -25,7 +25,7 @@ def summary(results):
         using = f"{i + 2}:xtic(1)" if i == 0 else f"{i + 2}"
         plots.append(f"'{results / 'chart.dat'}' using {using} title '{labels[column]}' lc rgb '{COLORS[i]}'")
     gnuplot(f"""
-set terminal pngcairo size 1400,560 font 'DejaVu Sans,11'
+set terminal pngcairo size 1400,560 font 'DejaVu Sans,11' noenhanced
 set output '{results / 'summary.png'}'
 set title "Each runtime's cost relative to weft's best figure on the row (1 = weft's best; higher = worse)"
 set style data histograms
@@ -33,10 +33,10 @@ set style histogram clustered gap 1
 set style fill solid 0.9 border -1
 set boxwidth 0.9
 set logscale y 2
-set yrange [0.25:*]
+set yrange [0.25:8192]
 set grid ytics
 set ylabel 'times weft''s best (log)'
-set xtics rotate by -25 scale 0 font ',10'
+set xtics scale 0 font ',10'
 set key top left horizontal
 set datafile missing '?'
 plot {', '.join(plots)}, 1 notitle lc rgb '#d62728' lw 1.5
@@ -50,7 +50,7 @@ def row_charts(results):
             by_row.setdefault(r["row"], []).append(r)
     labels = dict(COLUMNS)
     colors = {c: COLORS[i] for i, (c, _) in enumerate(COLUMNS)}
-    for row_id, title, unit, higher, _ in ROWS:
+    for row_id, title, unit, higher, *_ in ROWS:
         rows = by_row.get(row_id)
         if not rows:
             continue
@@ -60,17 +60,21 @@ def row_charts(results):
                 color = int(colors[r["column"]][1:], 16)
                 f.write(f'{i} "{labels[r["column"]]}" {r["median"]} {r["min"]} {r["max"]} {color}\n')
         better = "higher is better" if higher else "lower is better"
+        meds = [float(r["median"]) for r in rows]
+        # Bars that differ by orders of magnitude (a thread per task against a green thread)
+        # only read on a log scale.
+        scale = "set logscale y\nset yrange [*:*]" if max(meds) > 30 * min(meds) else "set yrange [0:*]"
         gnuplot(f"""
-set terminal pngcairo size 760,380 font 'DejaVu Sans,10'
+set terminal pngcairo size 760,380 font 'DejaVu Sans,10' noenhanced
 set output '{results / (row_id + '.png')}'
-set title "{title} ({unit}, {better})"
+set title "{title} ({unit}, {better}; median, whiskers min-max)"
 set style fill solid 0.9 border -1
 set boxwidth 0.6
-set yrange [0:*]
+{scale}
 set grid ytics
 set xtics scale 0
 unset key
-plot '{data}' using 1:3:xtic(2):6 with boxes lc rgb variable, \\
+plot '{data}' using 1:3:6:xtic(2) with boxes lc rgb variable, \\
      '' using 1:3:4:5 with yerrorbars lc rgb 'black' pt 0
 """)
         data.unlink()

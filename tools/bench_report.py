@@ -27,21 +27,22 @@ COLUMNS = [
     ("goN", "Go, all cores"),
 ]
 
-# id, title, unit, higher is better, source shape
+# id, title, unit, higher is better, source shape, label on the summary chart
 ROWS = [
-    ("context_switch", "Context switch (two tasks yielding)", "ns", False, "yield"),
-    ("creation", "Create + finish a task", "ns", False, "spawn_complete"),
-    ("wakeup", "Wake a parked task (mutex + condvar round trip)", "ns", False, "wakeup"),
-    ("memory", "Memory per parked task (RSS + page tables)", "KiB", False, "park_memory"),
-    ("million", "1M tasks parked at once: spawn, park, release", "s", False, "park_million"),
-    ("pingpong", "Channel ping-pong round trip", "ns", False, "pingpong"),
-    ("mpmc", "MPMC 4×4, capacity 1024, per message", "ns", False, "mpmc"),
-    ("select", "select over 4 channels, per message", "ns", False, "select4"),
-    ("pipeline", "3-stage pipeline, per item", "ns", False, "pipeline"),
-    ("fib", "Fork-join fib(35), a task per call > 20", "ms", False, "fib"),
-    ("http_100", "HTTP hello, 100 connections, server on 1 core", "req/s", True, "http_100"),
-    ("http_1000", "HTTP hello, 1000 connections, server on 1 core", "req/s", True, "http_1000"),
-    ("tail_p99", "p99 latency under the adversary, 10K req/s", "ms", False, "tail_p99"),
+    ("context_switch", "Context switch (two tasks yielding)", "ns", False, "yield", "switch"),
+    ("creation", "Create + finish a task", "ns", False, "spawn_complete", "create"),
+    ("wakeup", "Wake a parked task (mutex + condvar round trip)", "ns", False, "wakeup", "wake-up"),
+    ("memory", "Memory per parked task (RSS + page tables)", "KiB", False, "park_memory", "memory/task"),
+    ("million", "1M tasks parked at once: spawn, park, release", "s", False, "park_million", "1M parked"),
+    ("pingpong", "Channel ping-pong round trip", "ns", False, "pingpong", "ping-pong"),
+    ("mpmc", "MPMC 4×4, capacity 1024, per message", "ns", False, "mpmc", "MPMC"),
+    ("select", "select over 4 channels, per message", "ns", False, "select4", "select"),
+    ("pipeline", "3-stage pipeline, per item", "ns", False, "pipeline", "pipeline"),
+    ("fib", "Fork-join fib(35), a task per call > 20", "ms", False, "fib", "fib(35)"),
+    ("http_100", "HTTP hello, 100 connections, server on 1 core", "req/s", True, "http_100", "HTTP 100c"),
+    ("http_1000", "HTTP hello, 1000 connections, server on 1 core", "req/s", True, "http_1000",
+     "HTTP 1000c"),
+    ("tail_p99", "p99 latency under the adversary, 10K req/s", "ms", False, "tail_p99", "p99 hostile"),
 ]
 
 
@@ -134,9 +135,10 @@ def verdict(meds, higher):
         return f"{label[wc]} ties {label[oc]}"
     weft_wins = (w > o) if higher else (w < o)
     ratio = max(w, o) / min(w, o)
+    r = f"{ratio:.2f}" if ratio < 1.1 else f"{ratio:.1f}"
     if weft_wins:
-        return f"**{label[wc]}**, {ratio:.1f}× better than {label[oc]}"
-    return f"{label[oc]}, {ratio:.1f}× better than {label[wc]}"
+        return f"**{label[wc]}**, {r}× better than {label[oc]}"
+    return f"{label[oc]}, {r}× better than {label[wc]}"
 
 
 def main():
@@ -158,7 +160,7 @@ def main():
         "| --- | --- | " + " | ".join("---" for _ in COLUMNS) + " | --- |",
     ]
     table_rows = []
-    for row_id, title, unit, higher, shape in ROWS:
+    for row_id, title, unit, higher, shape, _ in ROWS:
         meds = {c: statistics.median(values[(shape, c)]) for c, _ in COLUMNS if values.get((shape, c))}
         if not meds:
             continue
@@ -193,7 +195,7 @@ def write_chart_data(f, table_rows):
         by_row[row_id][column] = med
         meta[row_id] = (title, better)
     f.write("# row " + " ".join(c for c, _ in COLUMNS) + "\n")
-    for row_id, title, *_ in ROWS:
+    for row_id, _, _, _, _, label in ROWS:
         meds = by_row.get(row_id)
         if not meds:
             continue
@@ -206,7 +208,7 @@ def write_chart_data(f, table_rows):
         for c, _ in COLUMNS:
             v = meds.get(c)
             rel.append("?" if v is None or v == 0 else f"{(best / v if higher else v / best):.4g}")
-        f.write(f'"{row_id}" ' + " ".join(rel) + "\n")
+        f.write(f'"{label}" ' + " ".join(rel) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
-# HTTP hello: weft's bench/http_hello and the Go goroutine-per-connection peer, each with one
-# worker pinned to core 0, loaded by wrk pinned to core 1, in turn, several times; one line per
-# run ("http <server> conns=N run=K rps=R p99_ms=P cpu_us_per_req=C"). Sourced by tools/bench.sh.
-#   http_bench <weft binary> <go binary> <runs> <seconds> <out file>
+# HTTP hello: weft's bench/http_hello and the Go goroutine-per-connection peer (and, if given,
+# the thread-per-connection server), each with one worker pinned to core 0, loaded by wrk pinned
+# to the last core, in turn, several times; one line per run
+# ("http <server> conns=N run=K rps=R p99_ms=P cpu_us_per_req=C"). Sourced by tools/bench.sh.
+#   http_bench <weft binary> <go binary> <runs> <seconds> <out file> [threads binary]
 http_bench() {
-  local weft_bin="$1" go_bin="$2" runs="$3" secs="$4" out="$5"
+  local weft_bin="$1" go_bin="$2" runs="$3" secs="$4" out="$5" threads_bin="${6:-}"
+  # 1000 connections on each side: more than the default 1024 descriptors.
+  ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+  local servers=(weft go)
+  [[ -n $threads_bin ]] && servers+=(threads)
   local last_core=$(($(nproc) - 1))
   : >"$out"
   for conns in 100 1000; do
     for run in $(seq 1 "$runs"); do
-      for server in weft go; do
+      for server in "${servers[@]}"; do
         local port_file
         port_file="$(mktemp)"
-        if [[ $server == weft ]]; then
-          taskset -c 0 "$weft_bin" --port 0 --workers 1 >"$port_file" &
-        else
-          taskset -c 0 "$go_bin" -port 0 -workers 1 >"$port_file" &
-        fi
+        case "$server" in
+          weft) taskset -c 0 "$weft_bin" --port 0 --workers 1 >"$port_file" & ;;
+          go) taskset -c 0 "$go_bin" -port 0 -workers 1 >"$port_file" & ;;
+          threads) taskset -c 0 "$threads_bin" --port 0 >"$port_file" & ;;
+        esac
         local pid=$!
         local port=""
         for _ in $(seq 1 100); do

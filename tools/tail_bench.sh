@@ -8,15 +8,18 @@
 #        max_ms=.. rss_mib=..
 # Standalone: tools/tail_bench.sh [--runs N] [--seconds S] [--parked N]  (after tools/bench.sh
 # built build-bench/); tools/bench.sh sources it and calls tail_bench.
+#   tail_bench <build dir> <go binary> <runs> <seconds> <parked> <out file> [scenarios]
+# scenarios: "server:adversary ..." (default all six).
 tail_bench() {
   local build="$1" go_bin="$2" runs="$3" secs="$4" parked="$5" out="$6"
+  local scenarios="${7:-weft:0 weft-nobudget:0 go:0 weft:1 weft-nobudget:1 go:1}"
   local workers rate=10000 conns=1000
   workers="$(nproc)"
   : >"$out"
   # 1000 connections on each side, plus the adversary's bookkeeping: more than the default 1024.
   ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
   local scenario
-  for scenario in "weft:0" "weft-nobudget:0" "go:0" "weft:1" "weft-nobudget:1" "go:1"; do
+  for scenario in $scenarios; do
     local server="${scenario%%:*}" adversary="${scenario##*:}"
     local cmd=()
     case "$server" in

@@ -16,6 +16,7 @@ struct runtime_stats {
   std::uint64_t forced_yields = 0;          // yields forced by the cooperative budget
   std::uint64_t stacks_mapped = 0;          // stacks currently mapped (in use or pooled)
   std::uint64_t stacks_pooled = 0;          // mapped stacks waiting for reuse
+  std::uint64_t stack_bytes_reserved = 0;   // their address space, guard pages included
   unsigned idle_workers = 0;                // asleep (on a futex, or in epoll)
   unsigned spinning_workers = 0;            // looking for work to steal
   std::uint64_t runnable_global = 0;        // queued on the global queue
