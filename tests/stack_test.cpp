@@ -48,7 +48,7 @@ TEST(stack_death, overflow_names_the_green_thread_and_aborts) {
                  weft::go([] { recurse(1 << 30); });
                  weft::sleep_for(60s);
                }),
-               "weft: stack overflow in green thread [0-9]+ \\(stack reserved: 64 KiB");
+               "weft: stack overflow in green thread [0-9]+ \\(stack reserved: 128 KiB");
 }
 
 // The fallback for kernels without MADV_GUARD_INSTALL, forced: mprotect guards still catch an
@@ -97,7 +97,7 @@ WEFT_WORKER_COUNTS(stack_test);
 TEST_P(stack_test, a_per_spawn_stack_size_allows_deep_recursion) {
   weft::run(
       [] {
-        // ~2 MiB of frames: far beyond the 64 KiB default, within the 8 MiB asked for.
+        // ~2 MiB of frames: far beyond the 128 KiB default, within the 8 MiB asked for.
         auto h =
             weft::spawn(weft::spawn_options{.stack_size = 8 << 20}, [] { return recurse(2000); });
         h.join();
@@ -106,7 +106,7 @@ TEST_P(stack_test, a_per_spawn_stack_size_allows_deep_recursion) {
 }
 
 TEST_P(stack_test, the_main_green_thread_has_a_larger_stack_than_the_default) {
-  // ~600 KiB of frames: would overflow the 64 KiB default, fits weft::main_stack_size (1 MiB).
+  // ~600 KiB of frames: would overflow the 128 KiB default, fits weft::main_stack_size (1 MiB).
   bool done = false;
   weft::run(
       [&] {
@@ -250,7 +250,7 @@ TEST(stack_pages, a_pooled_stack_gives_back_its_pages_below_the_committed_top) {
     done.add(n);
     for (int i = 0; i < n; ++i) {
       weft::go([&, gate]() mutable {
-        (void)recurse(44);  // ~44 KiB of the 64 KiB stack touched
+        (void)recurse(44);  // ~44 KiB of the 128 KiB stack touched
         deep.done();
         (void)gate.recv();
         done.done();
