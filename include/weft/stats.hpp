@@ -34,7 +34,8 @@ runtime_stats stats() noexcept;
 void dump(std::ostream& out);
 
 // Gives the kernel back the green-thread stacks pooled for reuse (the runtime also does this by
-// itself when the pool grows large). Returns how many stacks were unmapped; 0 without a runtime.
+// itself when the pool grows large, and once every worker has slept for a second). Returns how
+// many stacks were unmapped; 0 without a runtime.
 std::size_t trim() noexcept;
 
 // Where the runtime's own objects (green-thread records, queue nodes, channel buffers) come
