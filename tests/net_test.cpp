@@ -365,6 +365,12 @@ TEST_P(net_test, reset_half_close_and_refused_give_clear_errors) {
 }
 
 TEST_P(net_test, accept_backs_off_when_out_of_descriptors_and_recovers) {
+  // UBSan checks a new thread's vptr by probing memory through a pipe: if the monitor starts a
+  // spare worker while every descriptor is taken (a worker the OS preempted for 10 ms looks
+  // stuck), the probe fails and UBSan reports a bogus "invalid vptr". Single-threaded mode has no
+  // spares; the normal build covers the other worker counts.
+  if (weft_test::sanitized && GetParam() > 1)
+    GTEST_SKIP() << "UBSan's own pipe probe needs a free descriptor";
   rlimit saved{};
   ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
   weft::run(
