@@ -37,28 +37,32 @@ const char* runtime_allocator_name() noexcept {
   return jemalloc_chosen() ? "jemalloc" : "libc";
 }
 
-void* runtime_alloc(std::size_t size) {
+void* runtime_alloc(std::size_t size, std::size_t align) {
   void* p;
 #if WEFT_WITH_JEMALLOC
   if (jemalloc_chosen()) {
-    p = weft_je_mallocx(size, 0);
+    p = weft_je_mallocx(size, align ? __builtin_ctzll(align) : 0);  // MALLOCX_LG_ALIGN
     if (!p) throw std::bad_alloc();
     return p;
   }
 #endif
-  p = std::malloc(size);
+  if (align) {
+    p = std::aligned_alloc(align, (size + align - 1) & ~(align - 1));
+  } else {
+    p = std::malloc(size);
+  }
   if (!p) throw std::bad_alloc();
   return p;
 }
 
-void runtime_free(void* p, std::size_t size) noexcept {
+void runtime_free(void* p, std::size_t size, std::size_t align) noexcept {
 #if WEFT_WITH_JEMALLOC
   if (jemalloc_chosen()) {
-    weft_je_sdallocx(p, size, 0);
+    weft_je_sdallocx(p, size, align ? __builtin_ctzll(align) : 0);
     return;
   }
 #endif
-  (void)size;
+  (void)size, (void)align;
   std::free(p);
 }
 

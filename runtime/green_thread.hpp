@@ -32,42 +32,53 @@ struct local_table {
 // Destroys a green thread's weft::local values; run on its own stack as it ends.
 void destroy_locals(green_thread* g) noexcept;
 
+// A park in progress. It lives in the parking green thread's own frame (stacks never move), so
+// the record pays one pointer for it; the scheduler releases the locks and queues the timer
+// only once the switch away is complete.
+struct park_state {
+  waiter* on = nullptr;
+  spinlock* const* locks = nullptr;
+  std::uint32_t lock_count = 0;
+  timer_node timer;  // queued only when the park has a deadline
+};
+
+// Kept small: a million parked green threads hold a million of these, and a record that spans
+// fewer cache lines is cheaper to hand to another worker. 168 bytes here, so with a small
+// callable the whole allocation fits jemalloc's 192-byte class.
 struct green_thread {
   fcontext ctx = nullptr;        // saved context while not running; null before the first run
   green_thread* next = nullptr;  // run-queue link
   worker* running_on = nullptr;  // the worker currently running it (valid while running)
   scheduler* sched = nullptr;
 
-  // Registry of started green threads (for shutdown and dumps), per worker that first ran it.
+  // Registry of green threads that have switched away alive at least once (for shutdown and
+  // dumps), kept by the worker they ran on then; null `home` until then.
   worker* home = nullptr;
   green_thread* reg_prev = nullptr;
   green_thread* reg_next = nullptr;
 
   std::uint64_t id = 0;
   const task_vtable* vtable = nullptr;
-  std::size_t alloc_size = 0;
   std::size_t stack_size = 0;  // reservation requested (0: the runtime default)
   void* stack_base = nullptr;  // lowest address of the mapping (guard page first)
   std::size_t stack_mapped = 0;
+  park_state* parking = nullptr;  // set while parked
 
   std::uint32_t budget = 0;
   std::uint32_t unconstrained_depth = 0;  // weft::unconstrained scopes alive: no budget spent
+  std::uint32_t alloc_size = 0;           // of this record with its callable and name
+  std::uint16_t storage_off = 0;          // where the callable starts, from `this`
+  std::uint8_t alloc_align = 0;           // alignment asked of the allocator (0: its default)
   bool cancel_requested = false;          // shutdown asked it to unwind
   bool unwinding = false;  // forced_unwind is (or was) in flight: parks work normally
   switch_reason reason = switch_reason::yield;
-
-  // A park in progress: released only once the switch away is complete.
-  waiter* parked_on = nullptr;
-  spinlock* const* park_locks = nullptr;
-  std::uint32_t park_lock_count = 0;
-  timer_node timer;
+  // For dumps and the deadlock report (read by other threads, hence atomic, written relaxed).
+  std::atomic<wait_reason> waiting_for{wait_reason::none};
 
   switch_annotations annotations;
 
-  // For dumps and the deadlock report (read by other threads, hence atomic, written relaxed).
-  std::atomic<wait_reason> waiting_for{wait_reason::none};
   std::atomic<std::int64_t> parked_since{0};  // coarse steady-clock ns
-  char name[32] = {};                         // from spawn_options::name, truncated
+  const char* name = nullptr;  // spawn_options::name, stored after the callable; null if none
 
   // Per-OS-thread state carried across switches (thread_state.hpp).
   int saved_errno = 0;
@@ -75,10 +86,7 @@ struct green_thread {
   void* eh_caught = nullptr;
   local_table* locals = nullptr;  // weft::local values, created on first use
 
-  void* storage() noexcept { return reinterpret_cast<char*>(this) + storage_offset(); }
-  static constexpr std::size_t storage_offset() noexcept {
-    return (sizeof(green_thread) + 63) & ~std::size_t{63};
-  }
+  void* storage() noexcept { return reinterpret_cast<char*>(this) + storage_off; }
 };
 
 }  // namespace weft::detail

@@ -73,6 +73,12 @@ void scheduler::write_dump(const dump_sink& out, bool from_signal) const noexcep
   };
   const std::int64_t now = now_ns();
   std::uint64_t listed = 0;
+  // The caller itself, if it has never switched away (so is in no registry yet).
+  if (const green_thread* self = current_green(); self && !self->home) {
+    const thread_label label(self->id, self->name);
+    emit(std::snprintf(line, sizeof line, "%s [running or runnable]\n", label.text));
+    ++listed;
+  }
   for (auto& v : workers_) {
     bool locked = false;
     if (from_signal) {
@@ -105,7 +111,7 @@ void scheduler::write_dump(const dump_sink& out, bool from_signal) const noexcep
   runtime_stats st;
   fill_stats(st);
   if (st.green_threads_live > listed)
-    emit(std::snprintf(line, sizeof line, "(%llu more queued, not yet started)\n",
+    emit(std::snprintf(line, sizeof line, "(%llu more not yet started, or in their first slice)\n",
                        static_cast<unsigned long long>(st.green_threads_live - listed)));
 }
 

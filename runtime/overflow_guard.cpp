@@ -55,7 +55,7 @@ void on_fault(int sig, siginfo_t* info, void* ctx) noexcept {
     if (addr + 64 * 1024 >= base && addr < base + page_size()) {
       write_str("weft: stack overflow in green thread ");
       write_num(g->id);
-      if (g->name[0]) {
+      if (g->name && g->name[0]) {
         write_str(" \"");
         write_str(g->name);
         write_str("\"");

@@ -193,11 +193,13 @@ wake_reason park_multi(waiter& w, spinlock* const* held, std::uint32_t held_coun
   // and reading a clock on every park would cost more than the rest of the park's bookkeeping.
   g->parked_since.store(g->running_on->recent_time, std::memory_order_relaxed);
   g->waiting_for.store(what, std::memory_order_relaxed);
-  g->parked_on = &w;
-  g->park_locks = held;
-  g->park_lock_count = held_count;
-  g->timer.when = deadline;
-  g->timer.target = &w;
+  park_state state;
+  state.on = &w;
+  state.locks = held;
+  state.lock_count = held_count;
+  state.timer.when = deadline;
+  state.timer.target = &w;
+  g->parking = &state;
   g->reason = switch_reason::park;
   worker* from = g->running_on;
   from->parks.store(from->parks.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -205,11 +207,8 @@ wake_reason park_multi(waiter& w, spinlock* const* held, std::uint32_t held_coun
   worker* to = g->running_on;
   to->resumes.store(to->resumes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   g->waiting_for.store(wait_reason::none, std::memory_order_relaxed);
-  g->parked_on = nullptr;
-  if (deadline != no_deadline) {
-    timer_heap::cancel(g->timer);
-    g->timer.when = no_deadline;
-  }
+  g->parking = nullptr;
+  if (deadline != no_deadline) timer_heap::cancel(state.timer);
   const wake_reason why = w.reason();
   if (why == wake_reason::cancelled) g->unwinding = true;
   return why;

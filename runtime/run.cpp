@@ -33,7 +33,7 @@ void* allocate_task(std::size_t storage_size, std::size_t storage_align, const t
     throw std::invalid_argument(
         "weft::go/spawn: callables aligned beyond 64 bytes are unsupported");
   scheduler* s = scheduler_for_spawn();
-  green_thread* g = s->create(storage_size, vt, opts);
+  green_thread* g = s->create(storage_size, storage_align, vt, opts);
   *out = g;
   return g->storage();
 }
@@ -70,7 +70,7 @@ int run_main(std::function<int()> main, const config& cfg) {
   };
   using body_t = decltype(body);
   green_thread* g =
-      sched->create(sizeof(body_t), &task_of<body_t>::vtable,
+      sched->create(sizeof(body_t), alignof(body_t), &task_of<body_t>::vtable,
                     named("main", std::max<std::size_t>(cfg.stack_size, main_stack_size)));
   ::new (g->storage()) body_t(std::move(body));
   sched->make_runnable(g, nullptr, false);

@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -15,6 +17,12 @@
 #include "thread_state.hpp"
 
 namespace weft::detail {
+
+#if !WEFT_ASAN && !WEFT_TSAN
+static_assert(sizeof(green_thread) <= 168,
+              "a green thread record outgrew its budget (see green_thread.hpp)");
+#endif
+
 namespace {
 
 thread_local worker* tls_worker = nullptr;
@@ -38,6 +46,12 @@ std::uint64_t next_random(std::uint64_t& s) noexcept {  // xorshift64*
 
 // A StoreLoad barrier between publishing work and reading the idle/spinning counts (and, on the
 // parking side, between publishing idleness and re-reading the queues): Dekker's pattern.
+#if WEFT_TSAN
+constexpr bool fences_modelled = false;  // TSan: a barrier must be an RMW it can see
+#else
+constexpr bool fences_modelled = true;
+#endif
+
 void store_load_barrier() noexcept {
 #if WEFT_TSAN
   static std::atomic<int> dummy{0};
@@ -137,7 +151,7 @@ bool scheduler::hand_off(worker& w, green_thread* g) noexcept {
     return false;
   green_thread* next = take_local(w);
   if (!next) return false;
-  if ((++w.tick & 15) == 0) w.recent_time = coarse_now_ns();
+  ++w.tick;
   if (!next->ctx) {
     try {
       prepare_first_run(w, next);
@@ -206,8 +220,8 @@ void scheduler::unregister_thread(green_thread* g) noexcept {
   home.registry_lock.unlock();
 }
 
-green_thread* scheduler::create(std::size_t storage_size, const task_vtable* vt,
-                                const spawn_options& o) {
+green_thread* scheduler::create(std::size_t storage_size, std::size_t storage_align,
+                                const task_vtable* vt, const spawn_options& o) {
   worker* w = current_worker();
   const bool on_worker = w && w->sched == this;
   // Fail here, with std::system_error, if no stack could be had when it first runs.
@@ -216,14 +230,27 @@ green_thread* scheduler::create(std::size_t storage_size, const task_vtable* vt,
   } else if (on_worker) {
     w->stacks.ensure_available();
   }
-  const std::size_t total = green_thread::storage_offset() + storage_size;
-  void* mem = runtime_alloc(total);
+  // One allocation: the record, the callable, then the name (if any).
+  constexpr std::size_t default_align = alignof(std::max_align_t);
+  const std::size_t align = std::max(storage_align, default_align);
+  const std::size_t offset = (sizeof(green_thread) + align - 1) & ~(align - 1);
+  const std::size_t name_len = std::min<std::size_t>(o.name.size(), max_name_length);
+  const std::size_t total = offset + storage_size + (name_len ? name_len + 1 : 0);
+  const std::size_t alloc_align = align > default_align ? align : 0;
+  void* mem = runtime_alloc(total, alloc_align);
   green_thread* g = ::new (mem) green_thread;
-  g->alloc_size = total;
+  g->alloc_size = static_cast<std::uint32_t>(total);
+  g->storage_off = static_cast<std::uint16_t>(offset);
+  g->alloc_align = static_cast<std::uint8_t>(alloc_align);
   g->vtable = vt;
   g->sched = this;
   g->stack_size = o.stack_size;
-  o.name.copy(g->name, sizeof g->name - 1);
+  if (name_len) {
+    char* name = static_cast<char*>(mem) + offset + storage_size;
+    o.name.copy(name, name_len);
+    name[name_len] = '\0';
+    g->name = name;
+  }
   if (on_worker) {
     if (w->id_next == w->id_end) {
       w->id_next = g_next_id.fetch_add(id_block, std::memory_order_relaxed);
@@ -238,11 +265,15 @@ green_thread* scheduler::create(std::size_t storage_size, const task_vtable* vt,
   return g;
 }
 
+void scheduler::free_record(green_thread* g) noexcept {
+  const std::size_t size = g->alloc_size, align = g->alloc_align;
+  g->~green_thread();
+  runtime_free(g, size, align);
+}
+
 void scheduler::destroy_unstarted(green_thread* g) noexcept {
   external_finished_.fetch_add(1, std::memory_order_relaxed);
-  const std::size_t size = g->alloc_size;
-  g->~green_thread();
-  runtime_free(g, size);
+  free_record(g);
 }
 
 void scheduler::push_local(worker& w, green_thread* g) noexcept {
@@ -266,13 +297,17 @@ void scheduler::make_runnable(green_thread* g, worker* w, bool run_next) noexcep
       if (single_) {
         old = w->runnext.load(std::memory_order_relaxed);
         w->runnext.store(g, std::memory_order_relaxed);
-      } else {
-        old = w->runnext.exchange(g, std::memory_order_acq_rel);
+        if (old) push_local(*w, old);
+        return;
       }
+      // seq_cst: the exchange is the StoreLoad barrier wake_idle_worker needs (a locked xchg
+      // on x86), as Go's runnext CAS is for wakep.
+      old = w->runnext.exchange(g, std::memory_order_seq_cst);
       if (old) push_local(*w, old);
-    } else {
-      push_local(*w, g);
+      wake_idle_worker(/*after_full_barrier=*/true);  // a parker that missed it sees runnext
+      return;
     }
+    push_local(*w, g);
     if (!single_) wake_idle_worker();
     return;
   }
@@ -293,8 +328,8 @@ void scheduler::make_runnable(green_thread* g, worker* w, bool run_next) noexcep
   wake_idle_worker();
 }
 
-void scheduler::wake_idle_worker() noexcept {
-  store_load_barrier();
+void scheduler::wake_idle_worker(bool after_full_barrier) noexcept {
+  if (!after_full_barrier || !fences_modelled) store_load_barrier();
   if (nidle_.load(std::memory_order_seq_cst) == 0) return;
   if (nspinning_.load(std::memory_order_seq_cst) != 0) return;
   int zero = 0;
@@ -459,12 +494,13 @@ green_thread* scheduler::find_runnable(worker& w) {
   if (w.spare) return find_runnable_spare(w);
   for (;;) {
     if (stopping()) return nullptr;
-    if ((++w.tick & 15) == 0) w.recent_time = coarse_now_ns();
+    ++w.tick;
     if (w.timers.next_deadline() != no_deadline &&
         ((w.tick & 7) == 0 || (w.local.empty() && !w.runnext.load(std::memory_order_relaxed))))
       fire_timers(w, w.timers, now_ns());
     if (w.tick % global_check_interval == 0 || epoch_passed(w)) {
       w.epoch_seen = sched_epoch_.load(std::memory_order_relaxed);
+      w.recent_time = coarse_now_ns();  // epochs pass every 200 µs while busy
       if (!global_.empty()) {
         std::uint32_t n;
         if (green_thread* g = global_.pop_batch(1, n)) return g;
@@ -587,10 +623,6 @@ void scheduler::prepare_first_run(worker& w, green_thread* g) {
   const std::size_t usable = s.size - page_size();
   annotate_create(g->annotations, s.usable_bottom(), usable, true);
   g->ctx = make_context(s.top(), usable, &green_entry);
-  // Registered where it first runs, not where it was spawned: a green thread usually finishes
-  // on that worker too, so the registry lock stays local. Until then it sits in a run queue,
-  // where shutdown finds it anyway.
-  register_thread(w, g);
 }
 
 void scheduler::run_green(worker& w, green_thread* g) {
@@ -616,6 +648,11 @@ void scheduler::run_green(worker& w, green_thread* g) {
 // What a green thread asked for when it switched away, done once it is fully suspended (by the
 // scheduler loop, or by the green thread it handed over to).
 void scheduler::after_switch(worker& w, green_thread* g) noexcept {
+  // Registered the first time it switches away still alive, on the worker it ran on (it usually
+  // finishes there too, so the registry lock stays local). One that runs to its end in one slice
+  // never touches the registry: while it runs, its worker's `current` shows it. Done before it
+  // is queued or its locks released, after which another worker may run it.
+  if (!g->home && g->reason != switch_reason::exit) register_thread(w, g);
   switch (g->reason) {
     case switch_reason::yield:
       push_local(w, g);
@@ -623,9 +660,10 @@ void scheduler::after_switch(worker& w, green_thread* g) noexcept {
     case switch_reason::park: {
       // Only from here may anyone wake it. The lock array lives on g's stack, and g may run
       // again as soon as the first lock is released: copy the pointers out first.
-      w.unlock_scratch.assign(g->park_locks, g->park_locks + g->park_lock_count);
-      if (g->timer.when != no_deadline) {
-        timer_home(w).insert(g->timer);
+      park_state& p = *g->parking;
+      w.unlock_scratch.assign(p.locks, p.locks + p.lock_count);
+      if (p.timer.when != no_deadline) {
+        timer_home(w).insert(p.timer);
         // A spare keeps no timers: worker 0 may sleep past this one unless it looks again.
         if (w.spare) {
           if (worker* iw = pop_idle()) unpark(*iw);
@@ -643,11 +681,9 @@ void scheduler::after_switch(worker& w, green_thread* g) noexcept {
 void scheduler::finish(worker& w, green_thread* g) noexcept {
   annotate_destroy(g->annotations);
   w.stacks.put(stack_span{g->stack_base, g->stack_mapped});
-  unregister_thread(g);
+  if (g->home) unregister_thread(g);
   w.finished.store(w.finished.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  const std::size_t size = g->alloc_size;
-  g->~green_thread();
-  runtime_free(g, size);
+  free_record(g);
 }
 
 void scheduler::worker_main(worker& w) {
@@ -736,8 +772,8 @@ void scheduler::unwind_remaining() {
     for (auto& v : workers_) {
       v->registry_lock.lock();
       for (green_thread* g = v->registry; g; g = g->reg_next) {
-        if (g->cancel_requested || !g->parked_on) continue;
-        if (g->parked_on->claim(wake_reason::cancelled))
+        if (g->cancel_requested || !g->parking) continue;
+        if (g->parking->on->claim(wake_reason::cancelled))
           batch.push_back(g);
         else
           ++being_woken;

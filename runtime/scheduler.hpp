@@ -32,7 +32,7 @@ struct alignas(64) worker {
   fcontext sched_ctx = nullptr;     // the scheduler loop, while a green thread runs
   switch_annotations sched_annotations;
   std::uint32_t tick = 0;
-  std::int64_t recent_time = 0;          // coarse steady-clock ns, refreshed every 16 ticks
+  std::int64_t recent_time = 0;          // coarse steady-clock ns, refreshed every epoch
   std::atomic<std::uint32_t> slices{0};  // green threads run so far; thieves read it
   // Set by the monitor when one slice has run for a whole monitor period: the running green
   // thread yields at its next budget point (Go's preempt flag, checked where budget is spent).
@@ -103,8 +103,11 @@ class scheduler {
   void stop() noexcept;
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
 
-  green_thread* create(std::size_t storage_size, const task_vtable* vt, const spawn_options& o);
+  // A record with room for a callable of `storage_size` bytes aligned to `storage_align`.
+  green_thread* create(std::size_t storage_size, std::size_t storage_align, const task_vtable* vt,
+                       const spawn_options& o);
   void destroy_unstarted(green_thread* g) noexcept;
+  static constexpr std::size_t max_name_length = 31;  // spawn_options::name is cut there
   // Makes `g` runnable: on `w` (the calling worker, may be null) or through the global queue.
   void make_runnable(green_thread* g, worker* w, bool run_next) noexcept;
 
@@ -148,11 +151,14 @@ class scheduler {
   void run_green(worker& w, green_thread* g);
   void prepare_first_run(worker& w, green_thread* g);
   void finish(worker& w, green_thread* g) noexcept;
+  static void free_record(green_thread* g) noexcept;
   void after_switch(worker& w, green_thread* g) noexcept;
   void park_worker(worker& w);
   bool leave_idle(worker& w);
   void stop_spinning(worker& w);
-  void wake_idle_worker() noexcept;
+  // Wakes an idle worker to spin if none spins. Publishing work and reading the idle count
+  // need a StoreLoad barrier between them; a caller whose last store was a seq_cst RMW has one.
+  void wake_idle_worker(bool after_full_barrier = false) noexcept;
   void unpark(worker& w) noexcept;
   worker* pop_idle() noexcept;  // takes a worker off the idle list (null: none)
   bool poll_network(worker& w) noexcept;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include <sstream>
+#include <string>
 #include <thread>
 
 #include "test_support.hpp"
@@ -89,6 +90,27 @@ TEST_P(introspect, dump_names_each_green_thread_and_its_wait) {
         ch.close();
         m.unlock();
         finished.wait();  // both use objects on this stack
+      },
+      cfg());
+}
+
+TEST_P(introspect, dump_lists_a_green_thread_in_its_first_slice_and_cuts_long_names) {
+  weft::run(
+      [] {
+        weft::wait_group done;
+        done.add(1);
+        std::string d;
+        weft::go(weft::named("a-name-that-is-longer-than-thirty-one-bytes"), [&] {
+          std::ostringstream out;
+          weft::dump(out);  // never switched away yet: in no registry, listed all the same
+          d = out.str();
+          done.done();
+        });
+        done.wait();
+        EXPECT_NE(d.find("\"a-name-that-is-longer-than-thir\" [running or runnable]"),
+                  std::string::npos)
+            << d;
+        EXPECT_EQ(d.find("a-name-that-is-longer-than-thirt"), std::string::npos) << d;
       },
       cfg());
 }

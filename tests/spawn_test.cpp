@@ -1,6 +1,8 @@
 #include <atomic>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "test_support.hpp"
@@ -120,6 +122,41 @@ TEST_P(spawn, join_from_os_thread_and_go_from_os_thread) {
         EXPECT_EQ(done.load(), 100);
       },
       cfg());
+}
+
+TEST_P(spawn, over_aligned_callables_are_stored_aligned_and_destroyed_once) {
+  struct alignas(64) block {
+    unsigned char bytes[64];
+  };
+  std::atomic<int> misaligned{0}, destroyed{0}, ran{0};
+  struct counted {
+    std::atomic<int>* destroyed;
+    counted(std::atomic<int>& d) : destroyed(&d) {}
+    counted(counted&& o) noexcept : destroyed(std::exchange(o.destroyed, nullptr)) {}
+    ~counted() {
+      if (destroyed) destroyed->fetch_add(1);
+    }
+  };
+  weft::run(
+      [&] {
+        constexpr int n = 1000;
+        weft::wait_group wg;
+        wg.add(n);
+        for (int i = 0; i < n; ++i) {
+          block b{};
+          b.bytes[0] = static_cast<unsigned char>(i);
+          weft::go(weft::named(i % 2 ? "aligned" : ""), [&, b, c = counted(destroyed), i] {
+            if (reinterpret_cast<std::uintptr_t>(&b) % 64 != 0) misaligned.fetch_add(1);
+            if (b.bytes[0] == static_cast<unsigned char>(i)) ran.fetch_add(1);
+            wg.done();
+          });
+        }
+        wg.wait();
+      },
+      cfg());
+  EXPECT_EQ(misaligned.load(), 0);
+  EXPECT_EQ(ran.load(), 1000);
+  EXPECT_EQ(destroyed.load(), 1000);
 }
 
 TEST(spawn_errors, go_outside_run_throws) {

@@ -36,6 +36,11 @@ def _green_threads():
     sched = _scheduler()
     workers = _workers(sched)
     running = {int(w["current"]): int(w["os_tid"]) for w in workers if int(w["current"]) != 0}
+    # A green thread in its first slice is in no registry yet: its worker's `current` shows it.
+    for w in workers:
+        g = w["current"]
+        if int(g) != 0 and int(g["home"]) == 0:
+            yield g, running.get(int(g))
     for w in workers:
         g = w["registry"]
         while int(g) != 0:
@@ -44,7 +49,7 @@ def _green_threads():
 
 
 def _describe(g, running):
-    name = g["name"].string()
+    name = g["name"].string() if int(g["name"]) != 0 else ""
     label = "green thread %d" % int(g["id"]) + (' "%s"' % name if name else "")
     if running:
         return label + " [running on LWP %d]" % running

@@ -46,7 +46,9 @@ void start_task(const spawn_options& opts, F&& f) {
 }
 
 // Allocation of the runtime's own objects (jemalloc's mallocx unless built without it).
-void* runtime_alloc(std::size_t size);
-void runtime_free(void* p, std::size_t size) noexcept;
+// `align` 0 means the allocator's default (16); a block allocated with an alignment is freed
+// with the same one.
+void* runtime_alloc(std::size_t size, std::size_t align = 0);
+void runtime_free(void* p, std::size_t size, std::size_t align = 0) noexcept;
 
 }  // namespace weft::detail
