@@ -33,6 +33,14 @@ green_thread* run_queue::steal_from(run_queue& victim) noexcept {
       slots_[(my_tail + i) % capacity].store(g, std::memory_order_relaxed);
     }
     if (!victim.head_.compare_exchange_weak(h, h + n, std::memory_order_acq_rel)) continue;
+    // The records were written on the victim's core: fetch them all at once rather than miss
+    // on each in turn as they run (a line from the other core costs ~250 ns on a VM here).
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const char* rec = reinterpret_cast<const char*>(
+          slots_[(my_tail + i) % capacity].load(std::memory_order_relaxed));
+      for (std::size_t off = 0; off < sizeof(green_thread) + 16; off += 64)
+        __builtin_prefetch(rec + off);
+    }
     // Run the last one now; publish the rest.
     --n;
     green_thread* g = slots_[(my_tail + n) % capacity].load(std::memory_order_relaxed);
