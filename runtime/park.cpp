@@ -101,7 +101,8 @@ void release_claimed(waiter* chain, wake_reason why) noexcept {
 void ready(green_thread* g) noexcept {
   if (!g) return;
   worker* w = current_worker();
-  g->sched->make_runnable(g, w, w && w->current != nullptr);
+  g->sched->make_runnable(
+      g, w, w && w->current != nullptr ? scheduler::placement::next : scheduler::placement::back);
 }
 
 bool spinning_may_help() noexcept {

@@ -46,7 +46,8 @@ void submit_task(green_thread* g) {
   worker* w = current_worker();
   // Spawned from a green thread: it runs next (Go's newproc), inheriting the spawner's worker.
   const bool from_green = w && w->current != nullptr;
-  g->sched->make_runnable(g, w, from_green);
+  g->sched->make_runnable(g, w,
+                          from_green ? scheduler::placement::spawned : scheduler::placement::back);
   // Spawning spends the spawner's budget: a loop that spawns a million green threads lets them
   // run every `coop_budget` spawns, so queues stay short and their records and stacks stay
   // in cache instead of a million of them waiting in memory.
@@ -73,7 +74,7 @@ int run_main(std::function<int()> main, const config& cfg) {
       sched->create(sizeof(body_t), alignof(body_t), &task_of<body_t>::vtable,
                     named("main", std::max<std::size_t>(cfg.stack_size, main_stack_size)));
   ::new (g->storage()) body_t(std::move(body));
-  sched->make_runnable(g, nullptr, false);
+  sched->make_runnable(g, nullptr, scheduler::placement::back);
   sched->run_workers();
   {
     std::lock_guard lk(g_last_stats_mutex);

@@ -30,10 +30,6 @@ std::atomic<scheduler*> g_active{nullptr};
 std::atomic<std::uint64_t> g_next_id{1};
 constexpr std::uint64_t id_block = 1024;
 
-// Go's constants: check the global queue every 61 ticks so it cannot starve; at most 3 runnext
-// runs in a row (Tokio) so two green threads waking each other cannot starve the rest.
-constexpr std::uint32_t global_check_interval = 61;
-constexpr std::uint32_t runnext_cap = 3;
 constexpr int steal_rounds = 4;
 constexpr std::int64_t runnext_steal_delay_ns = 3000;
 
@@ -276,7 +272,7 @@ void scheduler::destroy_unstarted(green_thread* g) noexcept {
   free_record(g);
 }
 
-void scheduler::push_local(worker& w, green_thread* g) noexcept {
+void scheduler::push_overflow(worker& w, green_thread* g) noexcept {
   while (!w.local.push(g)) {
     // Full: move the older half and `g` to the global queue in one lock (Go's runqputslow).
     std::uint32_t n = 0;
@@ -290,25 +286,39 @@ void scheduler::push_local(worker& w, green_thread* g) noexcept {
   }
 }
 
-void scheduler::make_runnable(green_thread* g, worker* w, bool run_next) noexcept {
+void scheduler::make_runnable(green_thread* g, worker* w, placement where) noexcept {
   if (w && w->sched == this) {
-    if (run_next) {
-      green_thread* old;
-      if (single_) {
-        old = w->runnext.load(std::memory_order_relaxed);
-        w->runnext.store(g, std::memory_order_relaxed);
-        if (old) push_local(*w, old);
+    if (single_) {
+      if (where == placement::back) {
+        push_local(*w, g);
         return;
       }
+      green_thread* old = w->runnext.load(std::memory_order_relaxed);
+      w->runnext.store(g, std::memory_order_relaxed);
+      if (old) push_local(*w, old);
+      return;
+    }
+    if (where == placement::next) {
       // seq_cst: the exchange is the StoreLoad barrier wake_idle_worker needs (a locked xchg
       // on x86), as Go's runnext CAS is for wakep.
-      old = w->runnext.exchange(g, std::memory_order_seq_cst);
+      green_thread* old = w->runnext.exchange(g, std::memory_order_seq_cst);
       if (old) push_local(*w, old);
       wake_idle_worker(/*after_full_barrier=*/true);  // a parker that missed it sees runnext
       return;
     }
+    if (where == placement::spawned) {
+      // Spawns go to the back of the ring, which takes no locked instruction (runnext does),
+      // and wake a worker only when the queues were empty: while they stay non-empty, a worker
+      // going idle sees that when it re-checks them after publishing its idleness. A spawning
+      // loop then never stalls on a barrier, whose cost here is a cache line's trip from the
+      // other core (~250 ns on some of these VMs).
+      const bool was_empty = w->local.empty() && !w->runnext.load(std::memory_order_relaxed);
+      push_local(*w, g);
+      if (was_empty) wake_idle_worker();
+      return;
+    }
     push_local(*w, g);
-    if (!single_) wake_idle_worker();
+    wake_idle_worker();
     return;
   }
   // From an OS thread (or another runtime's worker): once `g` is queued it may run, let main
@@ -438,23 +448,6 @@ void scheduler::fire_timers(worker& w, timer_heap& heap, std::int64_t now) {
   heap.fire_due(now, [&](waiter* wt) {
     if (green_thread* g = wt->thread) push_local(w, g);
   });
-}
-
-green_thread* scheduler::take_local(worker& w) {
-  green_thread* g = w.runnext.load(std::memory_order_relaxed);
-  if (g) {
-    if (single_) {
-      w.runnext.store(nullptr, std::memory_order_relaxed);
-    } else {
-      g = w.runnext.exchange(nullptr, std::memory_order_acq_rel);
-    }
-  }
-  if (g) {
-    if (++w.runnext_streak <= runnext_cap || w.local.empty()) return g;
-    push_local(w, g);  // capped: to the back, run the queue's head
-  }
-  w.runnext_streak = 0;
-  return single_ ? w.local.pop_unshared() : w.local.pop();
 }
 
 green_thread* scheduler::steal(worker& w) {
@@ -647,7 +640,7 @@ void scheduler::run_green(worker& w, green_thread* g) {
 
 // What a green thread asked for when it switched away, done once it is fully suspended (by the
 // scheduler loop, or by the green thread it handed over to).
-void scheduler::after_switch(worker& w, green_thread* g) noexcept {
+void scheduler::after_switch_slow(worker& w, green_thread* g) noexcept {
   // Registered the first time it switches away still alive, on the worker it ran on (it usually
   // finishes there too, so the registry lock stays local). One that runs to its end in one slice
   // never touches the registry: while it runs, its worker's `current` shows it. Done before it

@@ -86,6 +86,11 @@ struct alignas(64) worker {
   std::thread thread;
 };
 
+// Go's constants: check the global queue every 61 ticks so it cannot starve; at most 3 runnext
+// runs in a row (Tokio) so two green threads waking each other cannot starve the rest.
+inline constexpr std::uint32_t global_check_interval = 61;
+inline constexpr std::uint32_t runnext_cap = 3;
+
 class scheduler {
  public:
   explicit scheduler(const config& cfg);
@@ -108,8 +113,12 @@ class scheduler {
                        const spawn_options& o);
   void destroy_unstarted(green_thread* g) noexcept;
   static constexpr std::size_t max_name_length = 31;  // spawn_options::name is cut there
+  // Where a green thread made runnable on the calling worker goes: `next` (woken by the running
+  // green thread: runs next, Go's runnext), `spawned` (runnext with one worker, else the back of
+  // the ring), `back`.
+  enum class placement : std::uint8_t { back, next, spawned };
   // Makes `g` runnable: on `w` (the calling worker, may be null) or through the global queue.
-  void make_runnable(green_thread* g, worker* w, bool run_next) noexcept;
+  void make_runnable(green_thread* g, worker* w, placement where) noexcept;
 
   void fill_stats(runtime_stats& out) const noexcept;
   // Queues a callback timer (weft::after, weft::ticker) on the calling worker's heap, or from an
@@ -144,15 +153,27 @@ class scheduler {
   void retire_spare(worker& w);
   bool activate_spare();  // the monitor's: false if every spare is active already
   timer_heap& timer_home(worker& w) noexcept { return w.spare ? workers_[0]->timers : w.timers; }
+  // The owner's end of its queues (inline: every switch goes through them).
   green_thread* take_local(worker& w);
   green_thread* steal(worker& w);
-  void push_local(worker& w, green_thread* g) noexcept;
+  void push_local(worker& w, green_thread* g) noexcept {
+    if (!w.local.push(g)) push_overflow(w, g);
+  }
+  void push_overflow(worker& w, green_thread* g) noexcept;
   void fire_timers(worker& w, timer_heap& heap, std::int64_t now);
   void run_green(worker& w, green_thread* g);
   void prepare_first_run(worker& w, green_thread* g);
   void finish(worker& w, green_thread* g) noexcept;
   static void free_record(green_thread* g) noexcept;
-  void after_switch(worker& w, green_thread* g) noexcept;
+  // The common case inline (a yield of a registered green thread: queue it), the rest not.
+  void after_switch(worker& w, green_thread* g) noexcept {
+    if (g->reason == switch_reason::yield && g->home) {
+      push_local(w, g);
+      return;
+    }
+    after_switch_slow(w, g);
+  }
+  void after_switch_slow(worker& w, green_thread* g) noexcept;
   void park_worker(worker& w);
   bool leave_idle(worker& w);
   void stop_spinning(worker& w);
@@ -219,6 +240,25 @@ class scheduler {
   // Last member: destroyed first, joining its threads, while the rest is still whole.
   blocking_pool blocking_;
 };
+
+inline green_thread* scheduler::take_local(worker& w) {
+  green_thread* g = w.runnext.load(std::memory_order_relaxed);
+  if (g) {
+    if (single_) {
+      w.runnext.store(nullptr, std::memory_order_relaxed);
+    } else {
+      g = w.runnext.exchange(nullptr, std::memory_order_acq_rel);
+    }
+  }
+  if (g) {
+    // At most runnext_cap runs in a row (Tokio), so that two green threads waking each other
+    // cannot starve the rest: then to the back, and the queue's head runs.
+    if (++w.runnext_streak <= runnext_cap || w.local.empty()) return g;
+    push_local(w, g);
+  }
+  w.runnext_streak = 0;
+  return single_ ? w.local.pop_unshared() : w.local.pop();
+}
 
 // The worker the calling OS thread runs (null on other threads). Not inlined: a green thread
 // that migrates must re-read it after every switch.

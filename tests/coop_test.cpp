@@ -54,13 +54,17 @@ TEST(coop_budget, greedy_green_thread_yields_within_its_budget) {
   c.workers = 1;  // the other green thread can only run on the greedy one's worker
   for (std::uint32_t budget : {16u, 128u}) {
     c.coop_budget = budget;
-    const auto forced_before = weft::stats().forced_yields;
-    const long ops = greedy_ops_before_other_runs(c, 1'000'000, false);
-    // One unit went to the spawn; every operation after that spends one.
-    EXPECT_LE(ops, static_cast<long>(budget)) << "budget " << budget;
+    // One unit went to the spawn; every operation after that spends one. The monitor may cut
+    // the slice sooner if the OS preempts the worker for a whole monitor period (a loaded test
+    // machine), so the lower bound gets a few attempts; the upper bound holds on every one.
+    long ops = 0;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      ops = greedy_ops_before_other_runs(c, 1'000'000, false);
+      EXPECT_LE(ops, static_cast<long>(budget)) << "budget " << budget;
+      EXPECT_GE(weft::stats().forced_yields, 1u);
+      if (ops >= static_cast<long>(budget) - 2) break;
+    }
     EXPECT_GE(ops, static_cast<long>(budget) - 2) << "budget " << budget;
-    (void)forced_before;
-    EXPECT_GE(weft::stats().forced_yields, 1u);
   }
 }
 
