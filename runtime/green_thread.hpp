@@ -39,7 +39,7 @@ struct park_state {
   waiter* on = nullptr;
   spinlock* const* locks = nullptr;
   std::uint32_t lock_count = 0;
-  timer_node timer;  // queued only when the park has a deadline
+  timer_node* timer = nullptr;  // queued after the switch; null without a deadline
 };
 
 // Kept small: a million parked green threads hold a million of these, and a record that spans

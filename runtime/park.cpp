@@ -2,7 +2,9 @@
 #include <sched.h>
 #include <time.h>
 
+#include <new>
 #include <thread>
+#include <type_traits>
 
 #include "futex.hpp"
 #include "scheduler.hpp"
@@ -178,6 +180,8 @@ std::int64_t coarse_now_ns() noexcept {
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
+static_assert(std::is_trivially_destructible_v<timer_node>, "park_multi never destroys it");
+
 wake_reason park_multi(waiter& w, spinlock* const* held, std::uint32_t held_count,
                        std::int64_t deadline, wait_reason what) {
   green_thread* g = current_green();
@@ -198,8 +202,13 @@ wake_reason park_multi(waiter& w, spinlock* const* held, std::uint32_t held_coun
   state.on = &w;
   state.locks = held;
   state.lock_count = held_count;
-  state.timer.when = deadline;
-  state.timer.target = &w;
+  // Most parks have no deadline: their timer node is never built.
+  alignas(timer_node) unsigned char timer_space[sizeof(timer_node)];
+  if (deadline != no_deadline) {
+    state.timer = ::new (timer_space) timer_node;
+    state.timer->when = deadline;
+    state.timer->target = &w;
+  }
   g->parking = &state;
   g->reason = switch_reason::park;
   worker* from = g->running_on;
@@ -209,7 +218,7 @@ wake_reason park_multi(waiter& w, spinlock* const* held, std::uint32_t held_coun
   to->resumes.store(to->resumes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   g->waiting_for.store(wait_reason::none, std::memory_order_relaxed);
   g->parking = nullptr;
-  if (deadline != no_deadline) timer_heap::cancel(state.timer);
+  if (state.timer) timer_heap::cancel(*state.timer);  // trivially destructible: nothing else
   const wake_reason why = w.reason();
   if (why == wake_reason::cancelled) g->unwinding = true;
   return why;

@@ -655,8 +655,8 @@ void scheduler::after_switch_slow(worker& w, green_thread* g) noexcept {
       // again as soon as the first lock is released: copy the pointers out first.
       park_state& p = *g->parking;
       w.unlock_scratch.assign(p.locks, p.locks + p.lock_count);
-      if (p.timer.when != no_deadline) {
-        timer_home(w).insert(p.timer);
+      if (p.timer) {
+        timer_home(w).insert(*p.timer);
         // A spare keeps no timers: worker 0 may sleep past this one unless it looks again.
         if (w.spare) {
           if (worker* iw = pop_idle()) unpark(*iw);

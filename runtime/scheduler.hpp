@@ -165,11 +165,21 @@ class scheduler {
   void prepare_first_run(worker& w, green_thread* g);
   void finish(worker& w, green_thread* g) noexcept;
   static void free_record(green_thread* g) noexcept;
-  // The common case inline (a yield of a registered green thread: queue it), the rest not.
+  // The common cases inline (a registered green thread that yielded, or parked holding one lock
+  // and no deadline), the rest not.
   void after_switch(worker& w, green_thread* g) noexcept {
-    if (g->reason == switch_reason::yield && g->home) {
-      push_local(w, g);
-      return;
+    if (g->home) [[likely]] {
+      if (g->reason == switch_reason::yield) {
+        push_local(w, g);
+        return;
+      }
+      if (g->reason == switch_reason::park) {
+        const park_state& p = *g->parking;
+        if (p.lock_count == 1 && !p.timer) {
+          p.locks[0]->unlock();  // from here g may run, and `p` is gone: nothing after this
+          return;
+        }
+      }
     }
     after_switch_slow(w, g);
   }
