@@ -473,7 +473,7 @@ green_thread* scheduler::steal(worker& w) {
           v.runnext.load(std::memory_order_relaxed)) {
         const std::uint32_t slices = v.slices.load(std::memory_order_relaxed);
         const std::int64_t until = now_ns() + runnext_steal_delay_ns;
-        for (unsigned spins = 0; now_ns() < until;) spin_pause(spins);
+        while (now_ns() < until) __builtin_ia32_pause();  // 3 µs: no sched_yield syscalls
         if (v.slices.load(std::memory_order_relaxed) == slices) {
           if (green_thread* g = v.runnext.exchange(nullptr, std::memory_order_acq_rel)) return g;
         }
