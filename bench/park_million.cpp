@@ -1,7 +1,7 @@
 // Many green threads parked at once on one channel, then released: memory per green thread and
 // time. The Go peer is bench/peers/go/park. Usage: park_million [count] [workers]
-// Prints one line: count, workers, spawn+park s, release s, peak RSS and page tables per green
-// thread (KiB), RSS after trim (KiB) and as a share of the peak.
+// Prints one line: count, workers, spawn+park s, release s, peak RSS, page tables and committed
+// stack per green thread (KiB), RSS after trim (KiB) and as a share of the peak.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
         const auto t1 = clock::now();
         const long rss_peak = status_kib("VmRSS:");
         const long pte = status_kib("VmPTE:");
+        const auto peak = weft::stats(weft::stats_detail::stack_memory);
         gate.close();
         finished.wait();
         while (weft::stats().green_threads_live > 1) weft::sleep_for(std::chrono::milliseconds(1));
@@ -44,12 +45,14 @@ int main(int argc, char** argv) {
         const long rss_after = status_kib("VmRSS:");
         std::printf(
             "park count=%ld workers=%u spawn_park_s=%.3f release_s=%.3f rss_kib_per=%.2f "
-            "pte_kib_per=%.2f after_trim_kib=%ld after_trim_share=%.3f\n",
+            "pte_kib_per=%.2f stack_committed_kib_per=%.2f after_trim_kib=%ld "
+            "after_trim_share=%.3f\n",
             n, weft::stats().workers, std::chrono::duration<double>(t1 - t0).count(),
             std::chrono::duration<double>(t2 - t1).count(),
             static_cast<double>(rss_peak - rss_before) / static_cast<double>(n),
-            static_cast<double>(pte) / static_cast<double>(n), rss_after,
-            static_cast<double>(rss_after) / static_cast<double>(rss_peak));
+            static_cast<double>(pte) / static_cast<double>(n),
+            static_cast<double>(peak.stack_bytes_committed) / 1024.0 / static_cast<double>(n),
+            rss_after, static_cast<double>(rss_after) / static_cast<double>(rss_peak));
         return 0;
       },
       cfg);

@@ -47,7 +47,7 @@ void submit_task(green_thread* g) {
   // Spawned from a green thread: it runs next (Go's newproc), inheriting the spawner's worker.
   const bool from_green = w && w->current != nullptr;
   g->sched->make_runnable(g, w,
-                          from_green ? scheduler::placement::spawned : scheduler::placement::back);
+                          from_green ? scheduler::placement::next : scheduler::placement::back);
   // Spawning spends the spawner's budget: a loop that spawns a million green threads lets them
   // run every `coop_budget` spawns, so queues stay short and their records and stacks stay
   // in cache instead of a million of them waiting in memory.
@@ -110,10 +110,12 @@ const char* runtime_allocator() noexcept {
   return detail::runtime_allocator_name();
 }
 
-runtime_stats stats() noexcept {
+runtime_stats stats(stats_detail what) noexcept {
   runtime_stats out;
   if (detail::scheduler* s = detail::active_scheduler()) {
     s->fill_stats(out);
+    if (what == stats_detail::stack_memory)
+      out.stack_bytes_committed = s->depot().committed_bytes();
     return out;
   }
   std::lock_guard lk(detail::g_last_stats_mutex);

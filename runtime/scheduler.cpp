@@ -288,37 +288,23 @@ void scheduler::push_overflow(worker& w, green_thread* g) noexcept {
 
 void scheduler::make_runnable(green_thread* g, worker* w, placement where) noexcept {
   if (w && w->sched == this) {
+    if (where == placement::back) {
+      push_local(*w, g);
+      if (!single_) wake_idle_worker();
+      return;
+    }
+    green_thread* old;
     if (single_) {
-      if (where == placement::back) {
-        push_local(*w, g);
-        return;
-      }
-      green_thread* old = w->runnext.load(std::memory_order_relaxed);
+      old = w->runnext.load(std::memory_order_relaxed);
       w->runnext.store(g, std::memory_order_relaxed);
       if (old) push_local(*w, old);
       return;
     }
-    if (where == placement::next) {
-      // seq_cst: the exchange is the StoreLoad barrier wake_idle_worker needs (a locked xchg
-      // on x86), as Go's runnext CAS is for wakep.
-      green_thread* old = w->runnext.exchange(g, std::memory_order_seq_cst);
-      if (old) push_local(*w, old);
-      wake_idle_worker(/*after_full_barrier=*/true);  // a parker that missed it sees runnext
-      return;
-    }
-    if (where == placement::spawned) {
-      // Spawns go to the back of the ring, which takes no locked instruction (runnext does),
-      // and wake a worker only when the queues were empty: while they stay non-empty, a worker
-      // going idle sees that when it re-checks them after publishing its idleness. A spawning
-      // loop then never stalls on a barrier, whose cost here is a cache line's trip from the
-      // other core (~250 ns on some of these VMs).
-      const bool was_empty = w->local.empty() && !w->runnext.load(std::memory_order_relaxed);
-      push_local(*w, g);
-      if (was_empty) wake_idle_worker();
-      return;
-    }
-    push_local(*w, g);
-    wake_idle_worker();
+    // seq_cst: the exchange is the StoreLoad barrier wake_idle_worker needs (a locked xchg on
+    // x86), as Go's runnext CAS is for wakep.
+    old = w->runnext.exchange(g, std::memory_order_seq_cst);
+    if (old) push_local(*w, old);
+    wake_idle_worker(/*after_full_barrier=*/true);  // a parker that missed it sees runnext
     return;
   }
   // From an OS thread (or another runtime's worker): once `g` is queued it may run, let main

@@ -170,6 +170,7 @@ void stack_depot::release(std::vector<void*> stacks) noexcept {
            static_cast<char*>(stacks[j]) == static_cast<char*>(stacks[j - 1]) + default_size_)
       ++j;
     munmap(stacks[i], (j - i) * default_size_);
+    regions_.remove(stacks[i], (j - i) * default_size_);
     i = j;
   }
   mapped_.fetch_sub(stacks.size(), std::memory_order_relaxed);
@@ -207,6 +208,12 @@ std::size_t stack_depot::map_batch(std::size_t size, stack_span* out, std::size_
         errno, std::generic_category(),
         "weft: cannot map a green-thread stack of " + std::to_string(each) + " bytes");
   }
+  try {
+    regions_.add(p, each * n);
+  } catch (...) {
+    munmap(p, each * n);
+    throw;
+  }
   madvise(p, each * n, MADV_NOHUGEPAGE);  // a huge page would commit 2 MiB per stack
   for (std::size_t i = 0; i < n; ++i) out[i] = stack_span{static_cast<char*>(p) + i * each, each};
   guards().install_batch(static_cast<char*>(p), each, n);
@@ -217,6 +224,7 @@ std::size_t stack_depot::map_batch(std::size_t size, stack_span* out, std::size_
 
 void stack_depot::unmap(stack_span s) noexcept {
   munmap(s.base, s.size);
+  regions_.remove(s.base, s.size);
   mapped_.fetch_sub(1, std::memory_order_relaxed);
   reserved_bytes_.fetch_sub(s.size, std::memory_order_relaxed);
 }

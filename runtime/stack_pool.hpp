@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "stack_regions.hpp"
 #include "weft/detail/spinlock.hpp"
 
 namespace weft::detail {
@@ -49,6 +50,8 @@ class stack_depot {
   std::uint64_t reserved_bytes() const noexcept {
     return reserved_bytes_.load(std::memory_order_relaxed);
   }
+  // Of those, the bytes the kernel has committed (mincore: costs a microsecond per 32 stacks).
+  std::uint64_t committed_bytes() const noexcept { return regions_.committed_bytes(); }
 
  private:
   void release(std::vector<void*> stacks) noexcept;
@@ -60,6 +63,7 @@ class stack_depot {
   std::atomic<std::uint64_t> mapped_{0};
   std::atomic<std::uint64_t> pooled_{0};  // free_.size(), readable without the lock
   std::atomic<std::uint64_t> reserved_bytes_{0};
+  stack_regions regions_;
 };
 
 // A worker's private cache in front of the depot: no lock on the hot path.

@@ -27,19 +27,21 @@ long greedy_ops_before_other_runs(weft::config c, long cap, bool use_unconstrain
         auto greedy = weft::spawn([&] {
           std::atomic<bool> other_ran{false};
           weft::chan<int> ch(4);
-          weft::go([&] { other_ran = true; });  // queued on this worker, runs next
-          auto loop = [&] {
+          auto spawn_and_loop = [&] {
+            weft::go([&] { other_ran = true; });  // queued on this worker, runs next
             while (!other_ran.load() && ops < cap) {
               ch.send(1);
               ch.recv();
               ops += 2;
             }
           };
+          // The spawn is a budget point too: inside the scope, so that a preempt flag the
+          // monitor raised as this slice began cannot cut it there.
           if (use_unconstrained) {
             weft::unconstrained scope;
-            loop();
+            spawn_and_loop();
           } else {
-            loop();
+            spawn_and_loop();
           }
           while (!other_ran.load()) weft::yield();
         });

@@ -1,4 +1,5 @@
 // Green-thread stacks: overflow is reported by name, per-spawn sizes allow deep recursion.
+#include <alloca.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -147,27 +148,43 @@ TEST_P(stack_test, a_stack_that_cannot_be_mapped_throws_from_spawn_and_harms_not
 
 namespace {
 
+// `n` green threads parked at once on a gate, each having run `first` on its own stack; release()
+// lets them all end and waits until their stacks are back in the pools.
+class parked_crowd {
+ public:
+  template <class F>
+  parked_crowd(int n, F first) {
+    started_.add(n);
+    ended_.add(n);
+    for (int i = 0; i < n; ++i) {
+      weft::go([this, first, gate = gate_]() mutable {
+        first();
+        started_.done();
+        (void)gate.recv();
+        ended_.done();
+      });
+    }
+    started_.wait();
+  }
+  void release() {
+    gate_.close();
+    ended_.wait();
+    // Until every other green thread has exited, their stacks are still coming back.
+    while (weft::stats().green_threads_live > 1) weft::sleep_for(std::chrono::milliseconds(1));
+  }
+
+ private:
+  weft::wait_group started_, ended_;
+  weft::chan<int> gate_{0};
+};
+
 TEST_P(stack_test, trim_returns_pooled_stacks) {
   constexpr int n = weft_test::sanitized ? 500 : 20000;
   weft::run(
       [] {
-        weft::wait_group started, wg;
-        started.add(n);
-        wg.add(n);
-        weft::chan<int> gate(0);
-        for (int i = 0; i < n; ++i) {
-          weft::go([&, gate]() mutable {
-            started.done();
-            (void)gate.recv();  // all parked at once: n stacks in use
-            wg.done();
-          });
-        }
-        started.wait();
+        parked_crowd crowd(n, [] {});  // all parked at once: n stacks in use
         EXPECT_GE(weft::stats().stacks_mapped, static_cast<std::uint64_t>(n));
-        gate.close();
-        wg.wait();
-        // Until every other green thread has exited, their stacks are still coming back.
-        while (weft::stats().green_threads_live > 1) weft::sleep_for(std::chrono::milliseconds(1));
+        crowd.release();
         const auto before = weft::stats();
         const std::size_t released = weft::trim();
         const auto after = weft::stats();
@@ -185,6 +202,34 @@ TEST_P(stack_test, trim_returns_pooled_stacks) {
 }  // namespace
 
 namespace {
+
+// Committed bytes follow what the stacks really touch: green threads that each dirty 40 KiB of
+// stack commit at least that much apiece while parked, within what is reserved; once they have
+// ended and the pool is trimmed, most of it is gone again (the workers' caches, 64 stacks each,
+// keep theirs).
+TEST_P(stack_test, committed_stack_bytes_follow_what_stacks_touch) {
+  constexpr int n = 2000;
+  constexpr std::size_t touched = 40 * 1024;
+  weft::run(
+      [] {
+        EXPECT_EQ(weft::stats().stack_bytes_committed, 0u);  // counters only: not measured
+        weft::trim();
+        const auto idle = weft::stats(weft::stats_detail::stack_memory);
+        parked_crowd crowd(n, [] {
+          // alloca: on the green thread's own stack even where ASan moves locals aside.
+          auto* deep = static_cast<volatile char*>(alloca(touched));
+          for (std::size_t k = 0; k < touched; k += 512) deep[k] = static_cast<char>(k);
+        });
+        const auto parked = weft::stats(weft::stats_detail::stack_memory);
+        EXPECT_GE(parked.stack_bytes_committed, idle.stack_bytes_committed + n * touched);
+        EXPECT_LE(parked.stack_bytes_committed, parked.stack_bytes_reserved);
+        crowd.release();
+        weft::trim();
+        const auto after = weft::stats(weft::stats_detail::stack_memory);
+        EXPECT_LT(after.stack_bytes_committed, parked.stack_bytes_committed / 2);
+      },
+      cfg());
+}
 
 // A million green threads parked at once on one channel (100K under ASan; 7,000 under TSan,
 // which cannot track more fibers at once), then released: each runs on past its receive exactly

@@ -17,17 +17,27 @@ struct runtime_stats {
   std::uint64_t stacks_mapped = 0;          // stacks currently mapped (in use or pooled)
   std::uint64_t stacks_pooled = 0;          // mapped stacks waiting for reuse
   std::uint64_t stack_bytes_reserved = 0;   // their address space, guard pages included
-  unsigned idle_workers = 0;                // asleep (on a futex, or in epoll)
-  unsigned spinning_workers = 0;            // looking for work to steal
-  std::uint64_t runnable_global = 0;        // queued on the global queue
-  std::uint64_t runnable_local = 0;         // queued on the workers' rings and run-next slots
-  std::uint64_t parked = 0;                 // waiting (channel, lock, sleep, socket, ...)
-  unsigned blocking_threads = 0;            // OS threads of weft::blocking's pool, alive
-  std::uint64_t blocking_queued = 0;        // weft::blocking calls waiting for a pool thread
+  // Of that, what the kernel has committed (resident pages). Measured only when asked for with
+  // stats_detail::stack_memory; 0 otherwise.
+  std::uint64_t stack_bytes_committed = 0;
+  unsigned idle_workers = 0;          // asleep (on a futex, or in epoll)
+  unsigned spinning_workers = 0;      // looking for work to steal
+  std::uint64_t runnable_global = 0;  // queued on the global queue
+  std::uint64_t runnable_local = 0;   // queued on the workers' rings and run-next slots
+  std::uint64_t parked = 0;           // waiting (channel, lock, sleep, socket, ...)
+  unsigned blocking_threads = 0;      // OS threads of weft::blocking's pool, alive
+  std::uint64_t blocking_queued = 0;  // weft::blocking calls waiting for a pool thread
 };
 
-// A snapshot; cheap enough to call often. Zeroes when no runtime ever ran.
-runtime_stats stats() noexcept;
+enum class stats_detail : std::uint8_t {
+  counters,      // atomic loads only: cheap enough to call often
+  stack_memory,  // also stack_bytes_committed: one mincore per batch of stacks mapped together,
+                 // about a microsecond per 32 stacks (tens of ms at a million green threads)
+};
+
+// A snapshot. Zeroes when no runtime ever ran; once a runtime has ended, its last counters
+// (stack_bytes_committed is then 0: its stacks are gone).
+runtime_stats stats(stats_detail detail = stats_detail::counters) noexcept;
 
 // Writes every started green thread (id, name, state, what it waits for and for how long) to
 // `out`, Go's goroutine dump; SIGQUIT prints the same to stderr. Nothing without a runtime.
