@@ -6,6 +6,7 @@
 // global queue, so the program runs with its configured parallelism again. Spares keep no timers
 // (timer_home) and never sleep in epoll; they sleep dormant on their wake word.
 #include "futex.hpp"
+#include "netpoll/poller.hpp"
 #include "scheduler.hpp"
 
 namespace weft::detail {
@@ -49,6 +50,12 @@ void scheduler::retire_spare(worker& w) {
   while (green_thread* g = w.local.pop()) append(g);
   if (head) {
     global_.push_chain(head, tail, moved);
+    wake_idle_worker();
+  } else if (netpoller* np = netpoller::started();
+             np && np->registered() != 0 && !np->someone_blocks()) {
+    // A green thread that ran here may have opened the first socket and parked on it while every
+    // worker slept on its futex (they saw no socket to poll). Spares never wait in epoll, so
+    // without this nobody would see that socket become ready: wake a worker to watch it.
     wake_idle_worker();
   }
   w.stacks.give_back_all();  // for the workers that stay, and for trim()

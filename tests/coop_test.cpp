@@ -210,32 +210,22 @@ TEST_P(coop, spare_worker_runs_what_stuck_workers_hold) {
 TEST_P(coop, spare_worker_runs_past_workers_blocked_in_system_calls) {
   if (GetParam() == 1) GTEST_SKIP() << "single-threaded mode has no spare workers";
   const int n = static_cast<int>(GetParam());
-  std::vector<int> fds(2 * n);
-  for (int i = 0; i < n; ++i) ASSERT_EQ(::pipe(&fds[2 * i]), 0);
-  std::atomic<int> entering{0};
-  std::atomic<int> got{0};
+  weft_test::worker_blockers blockers(n);
   weft::run(
       [&] {
         weft::wait_group wg;
         wg.add(n + 1);
-        for (int i = 0; i < n; ++i)
-          weft::go([&, i] {
-            ++entering;
-            char c = 0;
-            if (::read(fds[2 * i], &c, 1) == 1 && c == 'x') ++got;  // blocks the worker
-            wg.done();
-          });
+        blockers.spawn(wg);
         weft::go([&] {
-          while (entering.load() < n) weft::yield();
+          while (!blockers.all_blocking()) weft::yield();
           weft::sleep_for(5ms);  // they are inside read(2) by now
-          for (int i = 0; i < n; ++i) EXPECT_EQ(::write(fds[2 * i + 1], "x", 1), 1);
+          blockers.release();
           wg.done();
         });
         wg.wait();
       },
       cfg());
-  EXPECT_EQ(got.load(), n);
-  for (int fd : fds) ::close(fd);
+  EXPECT_EQ(blockers.released(), n);
 }
 
 }  // namespace

@@ -1,6 +1,9 @@
 // weft::net: echo with exact bytes, 10,000 connections, deadlines, reset, half-close, refused,
 // EMFILE back-off, close waking a blocked reader, OS-thread clients, unwinding at shutdown.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -440,6 +443,77 @@ TEST_P(net_test, a_green_thread_parked_on_a_socket_holds_no_worker_and_close_wak
         EXPECT_EQ(reader.join(), std::errc::bad_file_descriptor);
       },
       cfg());
+}
+
+// The first socket of a program may be opened, and waited on, by a green thread running on a
+// spare worker while every worker sleeps on its futex (they saw no socket to watch when they went
+// to sleep). Spares never wait in epoll: retiring, the spare must hand the watch to a worker, or
+// the connection is never accepted.
+TEST_P(net_test, a_socket_first_waited_on_from_a_spare_worker_is_still_watched) {
+  if (GetParam() == 1) GTEST_SKIP() << "single-threaded mode has no spare workers";
+  const int n = static_cast<int>(GetParam());
+  weft_test::worker_blockers blockers(n);
+  std::atomic<bool> ran_on_spare{false}, client_gave_up{false};
+  std::error_code accept_error;
+  std::string received;
+  std::thread client;
+  weft::run(
+      [&] {
+        weft::wait_group wg;
+        wg.add(n + 1);
+        blockers.spawn(wg);
+        weft::go([&] {
+          while (!blockers.all_blocking()) weft::yield();
+          // Every worker is held in read(2): this green thread runs on a spare. Release the
+          // workers, then let them fall asleep with no socket open.
+          ran_on_spare = weft::stats().spare_workers >= 1;
+          blockers.release();
+          std::this_thread::sleep_for(100ms);  // holds the spare: no yield, no park
+          tcp_listener l = tcp_listener::bind("127.0.0.1:0");
+          const std::uint16_t port = l.port();
+          client = std::thread([&, port] {
+            // A plain blocking client: it must not depend on weft's poller itself.
+            const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+            sockaddr_in sa{};
+            sa.sin_family = AF_INET;
+            sa.sin_port = htons(port);
+            sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+            EXPECT_EQ(::write(fd, "hello", 5), 5);
+            pollfd p{fd, POLLIN, 0};
+            char back[5];
+            if (::poll(&p, 1, 10'000) == 1 && ::read(fd, back, 5) == 5) {
+              received.assign(back, 5);
+            } else {
+              client_gave_up = true;
+              l.close();  // the accept was never woken: end it rather than hang the test
+            }
+            ::close(fd);
+          });
+          tcp_stream s = l.accept(accept_error);
+          if (!accept_error) {
+            char buf[5];
+            std::size_t got = 0;
+            while (got < 5) {
+              std::error_code e;
+              const std::size_t k =
+                  s.read(std::as_writable_bytes(std::span(buf + got, 5 - got)), e);
+              if (e || k == 0) break;
+              got += k;
+            }
+            s.write_all(std::as_bytes(std::span(buf, got)));
+          }
+          client.join();
+          wg.done();
+        });
+        wg.wait();
+      },
+      cfg());
+  EXPECT_EQ(blockers.released(), n);
+  EXPECT_TRUE(ran_on_spare.load());
+  EXPECT_FALSE(accept_error) << accept_error.message();
+  EXPECT_FALSE(client_gave_up.load());
+  EXPECT_EQ(received, "hello");
 }
 
 TEST_P(net_test, os_thread_clients_talk_to_green_thread_servers) {

@@ -2,8 +2,11 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <string>
+#include <vector>
 
 #include "weft/weft.hpp"
 
@@ -42,6 +45,42 @@ class workers : public ::testing::TestWithParam<unsigned> {
     c.workers = GetParam();
     return c;
   }
+};
+
+// Green threads that each hold a worker inside read(2) on a pipe until released: every worker
+// then looks stuck to the monitor, which starts a spare worker for what is queued behind them.
+class worker_blockers {
+ public:
+  explicit worker_blockers(int n) : fds_(2 * n) {
+    for (int i = 0; i < n; ++i) EXPECT_EQ(::pipe(&fds_[2 * i]), 0);
+  }
+  ~worker_blockers() {
+    for (int fd : fds_) ::close(fd);
+  }
+  worker_blockers(const worker_blockers&) = delete;
+  worker_blockers& operator=(const worker_blockers&) = delete;
+
+  int count() const { return static_cast<int>(fds_.size() / 2); }
+  // Spawns the blockers; each calls wg.done() once released.
+  void spawn(weft::wait_group& wg) {
+    for (int i = 0; i < count(); ++i)
+      weft::go([this, &wg, i] {
+        ++entering_;  // just before read(2): nothing in between parks or yields
+        char c = 0;
+        if (::read(fds_[2 * i], &c, 1) == 1 && c == 'x') ++released_;
+        wg.done();
+      });
+  }
+  // Every blocker is inside (or entering) read(2): each holds its worker.
+  bool all_blocking() const { return entering_.load() == count(); }
+  void release() {
+    for (int i = 0; i < count(); ++i) EXPECT_EQ(::write(fds_[2 * i + 1], "x", 1), 1);
+  }
+  int released() const { return released_.load(); }
+
+ private:
+  std::vector<int> fds_;
+  std::atomic<int> entering_{0}, released_{0};
 };
 
 inline std::string worker_name(const ::testing::TestParamInfo<unsigned>& info) {
