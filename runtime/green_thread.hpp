@@ -89,4 +89,22 @@ struct green_thread {
   void* storage() noexcept { return reinterpret_cast<char*>(this) + storage_off; }
 };
 
+// A FIFO chain of green threads linked by `next`, built before it is handed over in one go (to
+// the global queue, or to a local ring one by one).
+struct green_chain {
+  green_thread* head = nullptr;
+  green_thread* tail = nullptr;
+  std::uint32_t size = 0;
+
+  void append(green_thread* g) noexcept {
+    g->next = nullptr;
+    if (tail)
+      tail->next = g;
+    else
+      head = g;
+    tail = g;
+    ++size;
+  }
+};
+
 }  // namespace weft::detail

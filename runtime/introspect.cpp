@@ -119,11 +119,13 @@ std::int64_t scheduler::check_deadlock(std::int64_t deadline) noexcept {
   if (nidle_.load(std::memory_order_seq_cst) != static_cast<int>(worker_count()) || stopping())
     return deadline;
   if (netpoller* np = netpoller::started(); np && np->registered() != 0) return deadline;
-  if (external_wakers_.load(std::memory_order_acquire) != 0) return deadline;
-  // A spare worker may be running a green thread while every configured worker sleeps (it took
-  // the work of one that looked stuck): one long slice there shows no progress, yet is none of
-  // a deadlock.
-  if (active_spares_.load(std::memory_order_seq_cst) != 0) return deadline;
+  // Passing states, so look again later rather than never (the caller sleeps until then): an OS
+  // thread inside make_runnable; a spare worker running a green thread while every configured
+  // worker sleeps (it took the work of one that looked stuck), whose one long slice shows no
+  // progress, yet is none of a deadlock.
+  if (external_wakers_.load(std::memory_order_acquire) != 0 ||
+      active_spares_.load(std::memory_order_seq_cst) != 0)
+    return now_ns() + deadlock_grace_ns;
   // Progress since the last look: green threads run, green threads created from outside.
   std::uint64_t progress = external_created_.load(std::memory_order_relaxed) + 1;
   for (auto& v : workers_) progress += v->slices.load(std::memory_order_relaxed);

@@ -34,22 +34,11 @@ bool scheduler::activate_spare() {
 // Gives back what the spare holds and sleeps until the monitor activates it again (or the run
 // ends). Its queue goes to the global queue, where the configured workers find it.
 void scheduler::retire_spare(worker& w) {
-  std::uint32_t moved = 0;
-  green_thread* head = nullptr;
-  green_thread* tail = nullptr;
-  auto append = [&](green_thread* g) {
-    g->next = nullptr;
-    if (tail)
-      tail->next = g;
-    else
-      head = g;
-    tail = g;
-    ++moved;
-  };
-  if (green_thread* g = w.runnext.exchange(nullptr, std::memory_order_acq_rel)) append(g);
-  while (green_thread* g = w.local.pop()) append(g);
-  if (head) {
-    global_.push_chain(head, tail, moved);
+  green_chain held;
+  if (green_thread* g = w.runnext.exchange(nullptr, std::memory_order_acq_rel)) held.append(g);
+  while (green_thread* g = w.local.pop()) held.append(g);
+  if (held.head) {
+    global_.push_chain(held.head, held.tail, held.size);
     wake_idle_worker();
   } else if (netpoller* np = netpoller::started();
              np && np->registered() != 0 && !np->someone_blocks()) {

@@ -2,6 +2,7 @@
 // messages, parked counts in stats(), WEFT_TRACE=schedtrace.
 #include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <sstream>
 #include <string>
@@ -38,6 +39,41 @@ TEST_P(introspect, deadlock_is_reported_with_each_wait_and_exit_status_2) {
               ::testing::ExitedWithCode(2),
               "all green threads are asleep - deadlock!.*\"(main\" \\[chan receive.*\"locker\" "
               "\\[mutex|locker\" \\[mutex.*\"main\" \\[chan receive)");
+}
+
+// The workers fall asleep while a spare worker still runs the last green thread (deadlock
+// detection waits while a spare is active); that green thread then parks for good. The check
+// must run again once the spare has retired, or the program hangs instead of reporting.
+TEST_P(introspect, deadlock_is_reported_after_a_spare_worker_ran_the_last_green_thread) {
+  if (tsan) GTEST_SKIP() << "deadlock detection needs a process with only weft's threads";
+  if (GetParam() == 1) GTEST_SKIP() << "single-threaded mode has no spare workers";
+  GTEST_FLAG_SET(death_test_style, "fast");
+  const weft::config c = cfg();
+  const int n = static_cast<int>(GetParam());
+  EXPECT_EXIT(
+      {
+        alarm(30);  // a regression hangs: fail instead
+        weft_test::worker_blockers blockers(n);
+        weft::run(
+            [&] {
+              weft::wait_group wg;
+              wg.add(n);
+              blockers.spawn(wg);
+              weft::go(weft::named("last"), [&] {
+                while (!blockers.all_blocking()) weft::yield();
+                blockers.release();  // on a spare: every worker is held in read(2) until now
+                std::this_thread::sleep_for(150ms);  // the workers fall asleep meanwhile
+                weft::chan<int> never(0);
+                never.recv();
+              });
+              wg.wait();
+              weft::chan<int> never(0);
+              never.recv();
+            },
+            c);
+      },
+      ::testing::ExitedWithCode(2),
+      "all green threads are asleep - deadlock!.*\"last\" \\[chan receive");
 }
 
 TEST_P(introspect, a_wait_on_another_os_thread_is_no_deadlock) {
