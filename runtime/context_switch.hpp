@@ -48,6 +48,25 @@ using fcontext = bctx::fcontext_t;
 using transfer = bctx::transfer_t;
 using entry_fn = void (*)(transfer);
 
+}  // namespace weft::detail
+
+#if defined(__x86_64__) && defined(__ELF__)
+// jump_fcontext behind a thunk that keeps the CPU's return prediction in step (the one piece of
+// assembly in weft: context_switch.cpp).
+extern "C" boost::context::detail::transfer_t weft_jump_fcontext(
+    boost::context::detail::fcontext_t to, void* data) noexcept;
+#endif
+
+namespace weft::detail {
+
+inline transfer jump(fcontext to, void* data) noexcept {
+#if defined(__x86_64__) && defined(__ELF__)
+  return weft_jump_fcontext(to, data);
+#else
+  return bctx::jump_fcontext(to, data);
+#endif
+}
+
 inline fcontext make_context(void* stack_top, std::size_t size, entry_fn fn) noexcept {
   return bctx::make_fcontext(stack_top, size, fn);
 }
@@ -170,7 +189,7 @@ inline transfer switch_context(fcontext to, void* data, switch_annotations& from
 #if WEFT_TSAN
   __tsan_switch_to_fiber(to_a.tsan_fiber, 0);
 #endif
-  transfer t = bctx::jump_fcontext(to, data);
+  transfer t = jump(to, data);
 #if WEFT_ASAN
   __sanitizer_finish_switch_fiber(from.fake_stack, nullptr, nullptr);
 #endif

@@ -8,7 +8,9 @@ from gdb.unwinder import Unwinder, register_unwinder
 
 # Boost.Context's jump_fcontext (x86-64 SysV) leaves, at the saved context pointer:
 # +0x00 mxcsr/x87 cw, +0x08 r12, +0x10 r13, +0x18 r14, +0x20 r15, +0x28 rbx, +0x30 rbp,
-# +0x38 return address; the stack pointer after the jump back is ctx + 0x40.
+# +0x38 return address; the stack pointer after the jump back is ctx + 0x40. weft calls it
+# through weft_jump_fcontext (runtime/context_switch.cpp), so that return address is inside the
+# thunk, whose own frame follows: 8 bytes of padding, then its caller's return address.
 SAVED = [("r12", 0x08), ("r13", 0x10), ("r14", 0x18), ("r15", 0x20), ("rbx", 0x28), ("rbp", 0x30)]
 WAIT_NAMES = ["running or runnable", "chan receive", "chan send", "select", "mutex",
               "condition variable", "wait_group", "sleep", "join", "IO read", "IO write",
@@ -64,6 +66,15 @@ class _FrameId:
         self.pc = pc
 
 
+def _in_thunk(pc):
+    """True if `pc` lies in weft_jump_fcontext (a minimal symbol: it has no debug info)."""
+    try:
+        symbol = gdb.execute("info symbol %d" % pc, to_string=True)
+    except gdb.error:
+        return False
+    return symbol.startswith("weft_jump_fcontext ")
+
+
 class _GreenThreadUnwinder(Unwinder):
     """While `context` is set, the selected frame #0 unwinds into that saved green-thread
     context instead of its real caller. Works on core files too, where registers cannot be
@@ -83,8 +94,11 @@ class _GreenThreadUnwinder(Unwinder):
             _FrameId(pending_frame.read_register("rsp"), pending_frame.read_register("rip")))
         for reg, off in SAVED:
             info.add_saved_register(reg, at(off))
-        info.add_saved_register("rip", at(0x38))
-        info.add_saved_register("rsp", gdb.Value(ctx + 0x40).cast(long_t))
+        pc, sp = at(0x38), ctx + 0x40
+        if _in_thunk(int(pc)):
+            pc, sp = at(0x48), ctx + 0x50  # step over the thunk's frame
+        info.add_saved_register("rip", pc)
+        info.add_saved_register("rsp", gdb.Value(sp).cast(long_t))
         return info
 
 
