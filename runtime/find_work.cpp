@@ -13,7 +13,6 @@ namespace {
 
 constexpr int steal_rounds = 4;
 constexpr std::int64_t runnext_steal_delay_ns = 3000;
-constexpr std::int64_t poller_spin_ns = 20'000;
 
 std::uint64_t next_random(std::uint64_t& s) noexcept {  // xorshift64*
   s ^= s >> 12;
@@ -110,16 +109,7 @@ bool scheduler::park_in_poller(worker& w, std::int64_t deadline) {
   if (w.wake_word.load(std::memory_order_seq_cst) == 0) {
     std::int64_t timeout = -1;
     if (deadline != no_deadline) timeout = std::max<std::int64_t>(deadline - now_ns(), 0);
-    // Spin briefly first: a socket ready within a few microseconds is collected without the
-    // sleep and wake-up in the kernel (on a VM, an idle vCPU's wake-up costs far more).
-    const std::int64_t spin_until = std::min(now_ns() + poller_spin_ns, deadline);
-    while (n == 0 && timeout != 0 && w.wake_word.load(std::memory_order_seq_cst) == 0 &&
-           now_ns() < spin_until)
-      n = np->poll(0, collect);
-    if (n == 0 && w.wake_word.load(std::memory_order_seq_cst) == 0) {
-      if (deadline != no_deadline) timeout = std::max<std::int64_t>(deadline - now_ns(), 0);
-      n = np->poll(timeout, collect);
-    }
+    n = np->poll(timeout, collect);
     note_network_polled();
   }
   w.polling.store(false, std::memory_order_relaxed);
