@@ -70,6 +70,8 @@ void scheduler::monitor_loop() {
     std::uint32_t slices = 0;
     std::int64_t since = 0;  // when `slices` was last seen to change
     bool reported = false;
+    std::uint32_t period_slices = 0;  // `slices` at the start of this period
+    std::int64_t period_start = 0;
   };
   std::vector<watch> watched(workers_.size());
   const bool trace = tracer_.joinable();
@@ -94,10 +96,24 @@ void scheduler::monitor_loop() {
     unsigned stuck = 0;
     // Runnable green threads, or due timers, that a stuck worker may be holding back.
     bool work_held = !global_.empty() || earliest_timer() <= now;
+    bool long_slices_hold_work = false;
     for (unsigned i = 0; i < workers_.size(); ++i) {
       worker& w = *workers_[i];
       watch& wt = watched[i];
       const std::uint32_t slices = w.slices.load(std::memory_order_relaxed);
+      // Mean slice over the period (an idle stretch inflates it: that only allows stealing).
+      if (wt.period_start != 0) {
+        const std::uint32_t ran = slices - wt.period_slices;
+        const std::int64_t mean = (now - wt.period_start) / (ran ? ran : 1);
+        w.mean_slice_ns.store(static_cast<std::uint32_t>(std::min<std::int64_t>(mean, UINT32_MAX)),
+                              std::memory_order_relaxed);
+        // Work queued behind a slice that turned long, which no waker called for.
+        if (!w.spare && worth_moving_from(w) &&
+            (!w.local.empty() || w.runnext.load(std::memory_order_relaxed)))
+          long_slices_hold_work = true;
+      }
+      wt.period_slices = slices;
+      wt.period_start = now;
       // The same slice a whole period later: ask it to yield at its next budget point. (An
       // idle worker's flag is harmless: the next slice starts by clearing it.)
       if (slices == wt.slices && cfg_.coop_budget != 0)
@@ -122,6 +138,7 @@ void scheduler::monitor_loop() {
       }
     }
     stuck_workers_.store(stuck, std::memory_order_relaxed);
+    if (long_slices_hold_work && !single_) wake_idle_worker();
     if (stuck != 0 && work_held && !single_) {
       // An idle worker steals what the stuck ones hold; with none, a spare runs it (Go's
       // handoff), at most one spare per stuck worker.

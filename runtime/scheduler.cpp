@@ -265,7 +265,7 @@ void scheduler::make_runnable(green_thread* g, worker* w, placement where) noexc
   if (w && w->sched == this) {
     if (where == placement::back) {
       push_local(*w, g);
-      if (!single_) wake_idle_worker();
+      if (!single_ && worth_moving_from(*w)) wake_idle_worker();
       return;
     }
     green_thread* old;
@@ -279,7 +279,10 @@ void scheduler::make_runnable(green_thread* g, worker* w, placement where) noexc
     // x86), as Go's runnext CAS is for wakep.
     old = w->runnext.exchange(g, std::memory_order_seq_cst);
     if (old) push_local(*w, old);
-    wake_idle_worker(/*after_full_barrier=*/true);  // a parker that missed it sees runnext
+    // No other worker for green threads too short to move: this one runs them soon (and the
+    // monitor wakes one if this slice turns out long).
+    if (worth_moving_from(*w))
+      wake_idle_worker(/*after_full_barrier=*/true);  // a parker that missed it sees runnext
     return;
   }
   // From an OS thread (or another runtime's worker): once `g` is queued it may run, let main

@@ -34,6 +34,9 @@ struct alignas(64) worker {
   std::uint32_t tick = 0;
   std::int64_t recent_time = 0;          // coarse steady-clock ns, refreshed every epoch
   std::atomic<std::uint32_t> slices{0};  // green threads run so far; thieves read it
+  // The monitor's estimate of this worker's mean slice over its last period (0: none yet). Green
+  // threads much shorter than a cross-core move are cheaper run here than stolen (find_work.cpp).
+  std::atomic<std::uint32_t> mean_slice_ns{0};
   // Set by the monitor when one slice has run for a whole monitor period: the running green
   // thread yields at its next budget point (Go's preempt flag, checked where budget is spent).
   std::atomic<bool> preempt{false};
@@ -192,6 +195,8 @@ class scheduler {
   // Wakes an idle worker to spin if none spins. Publishing work and reading the idle count
   // need a StoreLoad barrier between them; a caller whose last store was a seq_cst RMW has one.
   void wake_idle_worker(bool after_full_barrier = false) noexcept;
+  // False while `v` runs only green threads too short to be worth moving to another core.
+  static bool worth_moving_from(const worker& v) noexcept;
   void unpark(worker& w) noexcept;
   worker* pop_idle() noexcept;  // takes a worker off the idle list (null: none)
   bool poll_network(worker& w) noexcept;
