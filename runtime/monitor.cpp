@@ -108,8 +108,7 @@ void scheduler::monitor_loop() {
         w.mean_slice_ns.store(static_cast<std::uint32_t>(std::min<std::int64_t>(mean, UINT32_MAX)),
                               std::memory_order_relaxed);
         // Work queued behind a slice that turned long, which no waker called for.
-        if (!w.spare && worth_moving_from(w) &&
-            (!w.local.empty() || w.runnext.load(std::memory_order_relaxed)))
+        if (worth_moving_from(w) && (!w.local.empty() || w.runnext.load(std::memory_order_relaxed)))
           long_slices_hold_work = true;
       }
       wt.period_slices = slices;
@@ -124,7 +123,10 @@ void scheduler::monitor_loop() {
         wt.reported = false;
         continue;
       }
-      if (w.spare || now - wt.since < stuck_after_ns || is_idle(w)) continue;
+      // A spare counts too: what queued on it while it ran short slices is held once one turns
+      // long, and no other spare retires then. A dormant spare holds nothing.
+      if (w.spare && !w.spare_active.load(std::memory_order_relaxed)) continue;
+      if (now - wt.since < stuck_after_ns || is_idle(w)) continue;
       ++stuck;  // one green thread (or a blocking call in it) has held this worker that long
       const bool queued = !w.local.empty() || w.runnext.load(std::memory_order_relaxed);
       work_held = work_held || queued;
