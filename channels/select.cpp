@@ -112,7 +112,7 @@ std::size_t select_run(select_case* cases, std::size_t n) {
       sc.c->lock.unlock();
       if (done) {
         ready(wake);
-        coop_point();
+        coop_point(sc.c->user);
         return order[k];
       }
     }
@@ -138,7 +138,7 @@ std::size_t select_run(select_case* cases, std::size_t n) {
       if (done) {
         locks.unlock();
         ready(wake);
-        coop_point();
+        coop_point(sc.c->user);
         return order[k];
       }
     }

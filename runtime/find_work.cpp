@@ -13,9 +13,6 @@ namespace {
 
 constexpr int steal_rounds = 4;
 constexpr std::int64_t runnext_steal_delay_ns = 3000;
-// Moving a green thread to another core costs its record's and stack's cache lines there: a few
-// hundred ns on this class of machine. Slices shorter than this stay where they are.
-constexpr std::uint32_t min_slice_worth_moving_ns = 1'000;
 
 std::uint64_t next_random(std::uint64_t& s) noexcept {  // xorshift64*
   s ^= s >> 12;
@@ -44,8 +41,7 @@ void store_load_barrier() noexcept {
 }  // namespace
 
 bool scheduler::worth_moving_from(const worker& v) noexcept {
-  const std::uint32_t mean = v.mean_slice_ns.load(std::memory_order_relaxed);
-  return mean == 0 || mean >= min_slice_worth_moving_ns;
+  return v.movable.load(std::memory_order_relaxed);
 }
 
 void scheduler::wake_idle_worker(bool after_full_barrier) noexcept {
@@ -233,9 +229,12 @@ green_thread* scheduler::find_runnable(worker& w) {
   }
 }
 
-bool scheduler::any_work() const noexcept {
+bool scheduler::work_for(const worker& w) const noexcept {
   if (!global_.empty()) return true;
   for (auto& v : workers_) {
+    // What a worker keeps to itself (see worth_moving_from) its own wake-ups do not offer
+    // either; the monitor wakes a sleeper once it may be moved.
+    if (v.get() != &w && !worth_moving_from(*v)) continue;
     if (!v->local.empty() || v->runnext.load(std::memory_order_relaxed)) return true;
   }
   return false;
@@ -289,7 +288,7 @@ void scheduler::park_worker(worker& w) {
   store_load_barrier();
   // Re-check after publishing idleness: a producer that missed us must have pushed first.
   std::int64_t deadline = earliest_timer();
-  if (any_work() || (deadline != no_deadline && deadline <= now_ns())) {
+  if (work_for(w) || (deadline != no_deadline && deadline <= now_ns())) {
     leave_idle(w);
     return;
   }

@@ -5,6 +5,8 @@
 //    that sees a new epoch at its next switch polls the network and the global queue at once,
 //    instead of waiting for its 61st tick (a tick can be long: a slice of a CPU-heavy green
 //    thread is up to a whole budget of work);
+//  - each period it judges whether moving a worker's green threads to another core pays
+//    (judge_movable: short slices, or green threads that talk across cores, stay put);
 //  - a slice that has run for a whole period is flagged: the green thread yields at its next
 //    budget point, so a green thread whose budget points are far apart still shares its worker;
 //  - a worker stuck in one green thread for `stuck_after` (a loop without budget points, a
@@ -30,6 +32,64 @@ constexpr std::int64_t busy_interval_ns = 200'000;         // epoch period while
 constexpr std::int64_t idle_interval_max_ns = 10'000'000;  // back-off while all are idle
 constexpr std::int64_t stuck_after_ns = 10'000'000;        // Go's forcePreemptNS
 constexpr std::int64_t trim_after_idle_ns = 1'000'000'000;
+
+// Moving a green thread to another core costs its record's and stack's cache lines there: a few
+// hundred ns on this class of machine. Slices shorter than this stay where they are.
+constexpr std::int64_t min_slice_worth_moving_ns = 1'000;
+// What one operation on a channel last used on another core costs, with the cache-line transfers
+// and the cross-core wake-up and migration it brings: measured here from 4 producers and 4
+// consumers on one channel split over 2 cores (~115 hand-overs per 300 µs period, ~4x slower
+// per message than on one core).
+constexpr std::int64_t handover_cost_ns = 2000;
+// How long green threads found talking across cores stay gathered before spreading is tried
+// again; doubled each time the try shows the same (exponential back-off), up to the maximum.
+constexpr std::int64_t gather_min_ns = 1'000'000;
+constexpr std::int64_t gather_max_ns = 128'000'000;
+
+// What the monitor remembers of a worker between two of its looks.
+struct watch {
+  std::uint32_t slices = 0;
+  std::int64_t since = 0;  // when `slices` was last seen to change
+  bool reported = false;
+  std::uint32_t period_slices = 0;     // `slices` at the start of this period
+  std::uint32_t period_handovers = 0;  // `shared_handovers` then
+  std::int64_t period_start = 0;
+  std::int64_t gather_until = 0;  // keep its green threads on it until then
+  std::int64_t gather_for = gather_min_ns;
+};
+
+// Decides whether spreading `w`'s green threads to other cores pays, from its last period:
+//  - slices averaging under a move's cost (a channel hand-off, a spawn that finishes at once)
+//    run sooner where they are;
+//  - green threads that spend half their time handing channels over between cores run faster
+//    gathered on one: they stay where they are for a back-off time. Meanwhile, as wake-ups put
+//    the woken green thread on the waker's core (Go's runnext), a worker whose green threads
+//    all wait soon runs out of work and sleeps, leaving the talkers together.
+// A slice that ran the whole period (stuck, or CPU-bound) makes its queue movable at once.
+void judge_movable(worker& w, watch& wt, std::uint32_t slices, std::int64_t now,
+                   bool& long_slices_hold_work) {
+  const std::uint32_t ran = slices - wt.period_slices;
+  const std::int64_t period = now - wt.period_start;
+  const std::uint32_t handovers =
+      w.shared_handovers.load(std::memory_order_relaxed) - wt.period_handovers;
+  if (ran == 0) {
+    wt.gather_until = 0;
+  } else if (2 * static_cast<std::int64_t>(handovers) * handover_cost_ns >= period) {
+    if (now >= wt.gather_until) {
+      // Seen again soon after the last gathering ended: that try at spreading failed.
+      const bool again = wt.gather_until != 0 && now - wt.gather_until < 2 * wt.gather_for;
+      wt.gather_for = again ? std::min(2 * wt.gather_for, gather_max_ns) : gather_min_ns;
+    }
+    wt.gather_until = now + wt.gather_for;
+  }
+  // Mean slice over the period (an idle stretch inflates it: that only allows moving).
+  const std::int64_t mean = period / (ran ? ran : 1);
+  const bool movable = mean >= min_slice_worth_moving_ns && now >= wt.gather_until;
+  w.movable.store(movable, std::memory_order_relaxed);
+  // Work queued behind a slice that turned long, which no waker called for.
+  if (movable && (!w.local.empty() || w.runnext.load(std::memory_order_relaxed)))
+    long_slices_hold_work = true;
+}
 
 }  // namespace
 
@@ -66,13 +126,6 @@ void scheduler::note_network_polled() noexcept {
 
 void scheduler::monitor_loop() {
   const unsigned n = worker_count();
-  struct watch {
-    std::uint32_t slices = 0;
-    std::int64_t since = 0;  // when `slices` was last seen to change
-    bool reported = false;
-    std::uint32_t period_slices = 0;  // `slices` at the start of this period
-    std::int64_t period_start = 0;
-  };
   std::vector<watch> watched(workers_.size());
   const bool trace = tracer_.joinable();
   std::int64_t interval = busy_interval_ns;
@@ -101,17 +154,9 @@ void scheduler::monitor_loop() {
       worker& w = *workers_[i];
       watch& wt = watched[i];
       const std::uint32_t slices = w.slices.load(std::memory_order_relaxed);
-      // Mean slice over the period (an idle stretch inflates it: that only allows stealing).
-      if (wt.period_start != 0) {
-        const std::uint32_t ran = slices - wt.period_slices;
-        const std::int64_t mean = (now - wt.period_start) / (ran ? ran : 1);
-        w.mean_slice_ns.store(static_cast<std::uint32_t>(std::min<std::int64_t>(mean, UINT32_MAX)),
-                              std::memory_order_relaxed);
-        // Work queued behind a slice that turned long, which no waker called for.
-        if (worth_moving_from(w) && (!w.local.empty() || w.runnext.load(std::memory_order_relaxed)))
-          long_slices_hold_work = true;
-      }
+      if (wt.period_start != 0) judge_movable(w, wt, slices, now, long_slices_hold_work);
       wt.period_slices = slices;
+      wt.period_handovers = w.shared_handovers.load(std::memory_order_relaxed);
       wt.period_start = now;
       // The same slice a whole period later: ask it to yield at its next budget point. (An
       // idle worker's flag is harmless: the next slice starts by clearing it.)

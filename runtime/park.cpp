@@ -239,16 +239,34 @@ void yield_now() {
   if (!g->sched->hand_off(*g->running_on, g)) switch_out(g, switch_reason::yield);
 }
 
-void coop_point() {
-  green_thread* g = current_green();
-  if (!g || g->unconstrained_depth != 0) return;
-  worker* w = g->running_on;
-  // The budget counts operations; the monitor's flag bounds time, for operations that are
-  // heavy (a large allocation, a long computation between two budget points).
+namespace {
+
+// The budget counts operations; the monitor's flag bounds time, for operations that are heavy (a
+// large allocation, a long computation between two budget points).
+void spend_budget(green_thread* g, worker* w) {
+  if (g->unconstrained_depth != 0) return;
   if (--g->budget != 0 && !w->preempt.load(std::memory_order_relaxed)) return;
   w->forced_yields.store(w->forced_yields.load(std::memory_order_relaxed) + 1,
                          std::memory_order_relaxed);
   yield_now();
+}
+
+}  // namespace
+
+void coop_point() {
+  if (green_thread* g = current_green()) spend_budget(g, g->running_on);
+}
+
+void coop_point(last_user& shared) {
+  green_thread* g = current_green();
+  if (!g) return;
+  worker* w = g->running_on;
+  if (shared.worker.load(std::memory_order_relaxed) != w) {
+    shared.worker.store(w, std::memory_order_relaxed);
+    w->shared_handovers.store(w->shared_handovers.load(std::memory_order_relaxed) + 1,
+                              std::memory_order_relaxed);
+  }
+  spend_budget(g, w);
 }
 
 void sleep_until_ns(std::int64_t deadline) {

@@ -34,9 +34,12 @@ struct alignas(64) worker {
   std::uint32_t tick = 0;
   std::int64_t recent_time = 0;          // coarse steady-clock ns, refreshed every epoch
   std::atomic<std::uint32_t> slices{0};  // green threads run so far; thieves read it
-  // The monitor's estimate of this worker's mean slice over its last period (0: none yet). Green
-  // threads much shorter than a cross-core move are cheaper run here than stolen (find_work.cpp).
-  std::atomic<std::uint32_t> mean_slice_ns{0};
+  // The monitor's verdict on moving this worker's green threads to another core (find_work.cpp):
+  // false while they run slices much shorter than a move costs, or talk to each other through
+  // shared channels more than they work (runtime/monitor.cpp).
+  std::atomic<bool> movable{true};
+  // Operations on a channel last used on another worker (coop_point(last_user&)).
+  std::atomic<std::uint32_t> shared_handovers{0};
   // Set by the monitor when one slice has run for a whole monitor period: the running green
   // thread yields at its next budget point (Go's preempt flag, checked where budget is spent).
   std::atomic<bool> preempt{false};
@@ -201,7 +204,7 @@ class scheduler {
   worker* pop_idle() noexcept;  // takes a worker off the idle list (null: none)
   bool poll_network(worker& w) noexcept;
   bool park_in_poller(worker& w, std::int64_t deadline);
-  bool any_work() const noexcept;
+  bool work_for(const worker& w) const noexcept;  // anything `w` may take now
   std::int64_t earliest_timer() const noexcept;
   void unwind_remaining();
   void register_thread(worker& home, green_thread* g) noexcept;

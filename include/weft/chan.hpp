@@ -299,7 +299,7 @@ class chan {
     if (!done) return false;
     s_->lock.unlock();
     detail::ready(wake);
-    detail::coop_point();
+    detail::coop_point(s_->user);
     return true;
   }
 

@@ -81,6 +81,7 @@ struct chan_core {
   node_queue sendq;
   std::atomic<std::size_t> handles{1};
   std::atomic<std::size_t> size_hint{0};  // `count`, readable without the lock
+  last_user user;                         // on the lock's cache line, which the caller holds
 
   // Marks closed and claims every parked sender and receiver with `closed`; returns them chained
   // by `next`, for release_nodes() after unlocking. Throws channel_closed if already closed.

@@ -29,7 +29,7 @@ enum class wait_reason : std::uint8_t {
   join,
   io_read,
   io_write,
-  forever,  // a nil channel
+  forever,   // a nil channel
   blocking,  // weft::blocking: its call runs on the blocking pool
 };
 const char* wait_reason_name(wait_reason r) noexcept;
@@ -125,5 +125,15 @@ bool spinning_may_help() noexcept;
 // Cooperative budget point: a runtime operation that completed without blocking spends one unit;
 // at zero the green thread yields first. No-op on OS threads.
 void coop_point();
+
+// The worker that last completed an operation on a shared object (a channel). Operations that
+// alternate between workers mean green threads on different cores talk through it; when that
+// traffic outweighs the work, the scheduler gathers them on one core (runtime/monitor.cpp).
+struct last_user {
+  std::atomic<const void*> worker{nullptr};
+};
+
+// coop_point() for an operation on a shared object: also notes which worker used it.
+void coop_point(last_user& shared);
 
 }  // namespace weft::detail
