@@ -114,10 +114,19 @@ TEST_P(introspect, dump_names_each_green_thread_and_its_wait) {
           weft::sleep_for(1h);
         });
         parked.wait();
-        for (int i = 0; i < 1000 && weft::stats().parked < 3; ++i) weft::sleep_for(1ms);
-        std::ostringstream out;
-        weft::dump(out);
-        const std::string d = out.str();
+        // A green thread is counted parked before its worker has finished switching away from
+        // it, and listed with its wait only after: poll the dump itself (5 s at most).
+        std::string d;
+        for (int i = 0; i < 5000; ++i) {
+          std::ostringstream out;
+          weft::dump(out);
+          d = out.str();
+          if (d.find("\"sleeper\" [sleep") != std::string::npos &&
+              d.find("\"receiver\" [chan receive") != std::string::npos &&
+              d.find("\"locker\" [mutex") != std::string::npos)
+            break;
+          weft::sleep_for(1ms);
+        }
         EXPECT_NE(d.find("\"receiver\" [chan receive"), std::string::npos) << d;
         EXPECT_NE(d.find("\"locker\" [mutex"), std::string::npos) << d;
         EXPECT_NE(d.find("\"sleeper\" [sleep"), std::string::npos) << d;
