@@ -161,7 +161,9 @@ green_thread* scheduler::steal(worker& w) {
       fire_timers(w, v.timers, now);
       if (green_thread* g = take_local(w)) return g;
       if (!worth_moving_from(v)) continue;  // its queue runs sooner where it is
+      if (!enter_as_thief(v)) continue;     // private until its owner or the monitor says
       if (green_thread* g = w.local.steal_from(v.local)) {
+        leave_as_thief(v);
         w.steals.store(w.steals.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         return g;
       }
@@ -174,9 +176,13 @@ green_thread* scheduler::steal(worker& w) {
         const std::int64_t until = now_ns() + runnext_steal_delay_ns;
         while (now_ns() < until) __builtin_ia32_pause();  // 3 µs: no sched_yield syscalls
         if (v.slices.load(std::memory_order_relaxed) == slices) {
-          if (green_thread* g = v.runnext.exchange(nullptr, std::memory_order_acq_rel)) return g;
+          if (green_thread* g = v.runnext.exchange(nullptr, std::memory_order_acq_rel)) {
+            leave_as_thief(v);
+            return g;
+          }
         }
       }
+      leave_as_thief(v);
     }
   }
   return nullptr;
@@ -199,6 +205,7 @@ green_thread* scheduler::find_runnable(worker& w) {
       }
       poll_network(w);  // so that busy workers still see sockets become ready (Tokio's 61)
     }
+    sync_queue_mode(w);
     if (green_thread* g = take_local(w)) return g;
     if (!global_.empty()) {
       std::uint32_t n;
@@ -234,7 +241,8 @@ bool scheduler::work_for(const worker& w) const noexcept {
   for (auto& v : workers_) {
     // What a worker keeps to itself (see worth_moving_from) its own wake-ups do not offer
     // either; the monitor wakes a sleeper once it may be moved.
-    if (v.get() != &w && !worth_moving_from(*v)) continue;
+    if (v.get() != &w && (!worth_moving_from(*v) || !v->stealable.load(std::memory_order_relaxed)))
+      continue;
     if (!v->local.empty() || v->runnext.load(std::memory_order_relaxed)) return true;
   }
   return false;

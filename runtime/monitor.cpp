@@ -56,6 +56,7 @@ struct watch {
   std::int64_t period_start = 0;
   std::int64_t gather_until = 0;  // keep its green threads on it until then
   std::int64_t gather_for = gather_min_ns;
+  bool was_movable = true;
 };
 
 // Decides whether spreading `w`'s green threads to other cores pays, from its last period:
@@ -86,6 +87,11 @@ void judge_movable(worker& w, watch& wt, std::uint32_t slices, std::int64_t now,
   const std::int64_t mean = period / (ran ? ran : 1);
   const bool movable = mean >= min_slice_worth_moving_ns && now >= wt.gather_until;
   w.movable.store(movable, std::memory_order_relaxed);
+  // A worker leaves private mode itself at its next schedule point; one still private a period
+  // after it became movable, or inside one slice all period, is stuck: open its queue for it.
+  if (movable && (ran == 0 || wt.was_movable) && w.plain_ok.load(std::memory_order_relaxed))
+    revoke_private_queue(w);
+  wt.was_movable = movable;
   // Work queued behind a slice that turned long, which no waker called for.
   if (movable && (!w.local.empty() || w.runnext.load(std::memory_order_relaxed)))
     long_slices_hold_work = true;
@@ -135,7 +141,10 @@ void scheduler::monitor_loop() {
     futex_wait(&monitor_stop_, 0, now_ns() + interval);
     if (monitor_stop_.load(std::memory_order_acquire) != 0) break;
     const std::int64_t now = now_ns();
-    if (nidle_.load(std::memory_order_relaxed) >= static_cast<int>(n)) {
+    // All asleep: nothing to watch, unless a spare still runs (it may be stuck with work queued
+    // behind it, which only this loop's judgement lets the sleepers take).
+    if (nidle_.load(std::memory_order_relaxed) >= static_cast<int>(n) &&
+        active_spares_.load(std::memory_order_relaxed) == 0) {
       interval = std::min(interval * 2, idle_interval_max_ns);  // all asleep: nothing to watch
       for (auto& wt : watched) wt.since = now;
       if (idle_since < 0) idle_since = now;

@@ -120,6 +120,7 @@ bool scheduler::hand_off(worker& w, green_thread* g) noexcept {
       (w.timers.next_deadline() != no_deadline && (w.tick & 7) == 7) || stopping() ||
       epoch_passed(w))
     return false;
+  sync_queue_mode(w);
   green_thread* next = take_local(w);
   if (!next) return false;
   ++w.tick;
@@ -157,6 +158,7 @@ scheduler::scheduler(const config& cfg)
   if (n == 0) n = 1;
   if (n > 1024) n = 1024;
   single_ = n == 1;
+  private_queues_ = !single_ && private_queues_supported();
   nworkers_ = n;
   // As many spares as workers, so that even with every worker stuck, queued green threads run.
   // None in single-threaded mode: its queues are not safe to share (no CAS on pops).
@@ -273,6 +275,15 @@ void scheduler::make_runnable(green_thread* g, worker* w, placement where) noexc
       old = w->runnext.load(std::memory_order_relaxed);
       w->runnext.store(g, std::memory_order_relaxed);
       if (old) push_local(*w, old);
+      return;
+    }
+    if (begin_plain(*w)) {
+      // Private: no thief looks here, and no idle worker could take it (the owner wakes one
+      // when it leaves private mode with work queued).
+      old = w->runnext.load(std::memory_order_relaxed);
+      w->runnext.store(g, std::memory_order_relaxed);
+      if (old) push_local(*w, old);
+      end_plain(*w);
       return;
     }
     // seq_cst: the exchange is the StoreLoad barrier wake_idle_worker needs (a locked xchg on
@@ -500,6 +511,7 @@ void scheduler::fill_stats(runtime_stats& out) const noexcept {
     finished += v->finished.load(std::memory_order_relaxed);
     out.steals += v->steals.load(std::memory_order_relaxed);
     out.forced_yields += v->forced_yields.load(std::memory_order_relaxed);
+    out.private_queues_opened += v->revocations.load(std::memory_order_relaxed);
   }
   out.green_threads_created = created;
   out.green_threads_live = created - finished;

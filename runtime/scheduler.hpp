@@ -12,10 +12,12 @@
 #include "context_switch.hpp"
 #include "global_queue.hpp"
 #include "green_thread.hpp"
+#include "queue_mode.hpp"
 #include "run_queue.hpp"
 #include "stack_pool.hpp"
 #include "timer_heap.hpp"
 #include "weft/config.hpp"
+#include "weft/detail/spinlock.hpp"
 #include "weft/stats.hpp"
 
 namespace weft::detail {
@@ -50,7 +52,7 @@ struct alignas(64) worker {
 
   run_queue local;
   // The green thread to run next (spawned or woken by the running one). Thieves may take it, so
-  // it is atomic; in single-worker mode plain loads and stores suffice.
+  // it is atomic; in single-worker mode, and in private mode, plain loads and stores suffice.
   alignas(64) std::atomic<green_thread*> runnext{nullptr};
 
   // Own cache lines: thieves read `timers` on every steal attempt, while the owner writes
@@ -90,6 +92,16 @@ struct alignas(64) worker {
   std::vector<spinlock*> unlock_scratch;  // park's locks, copied before they are released
 
   std::thread thread;
+
+  // Private mode (runtime/queue_mode.hpp). Its own line: it reads `plain_ok` and brackets
+  // each plain operation with `in_op`; the monitor clears `plain_ok` to revoke.
+  alignas(64) std::atomic<bool> plain_ok{false};
+  std::atomic<bool> in_op{false};
+  // The thieves' line: they count themselves in before they touch the queue.
+  alignas(64) std::atomic<bool> stealable{true};
+  std::atomic<std::uint32_t> stealers{0};
+  spinlock mode_lock;  // one mode change at a time: the owner's, or the monitor's revocation
+  std::atomic<std::uint64_t> revocations{0};  // the monitor's, read by stats()
 };
 
 // Go's constants: check the global queue every 61 ticks so it cannot starve; at most 3 runnext
@@ -163,6 +175,25 @@ class scheduler {
   timer_heap& timer_home(worker& w) noexcept { return w.spare ? workers_[0]->timers : w.timers; }
   // The owner's end of its queues (inline: every switch goes through them).
   green_thread* take_local(worker& w);
+  green_thread* take_local_plain(worker& w);
+  // At a schedule point: private mode while no other worker may take this one's green threads.
+  void sync_queue_mode(worker& w) noexcept {
+    if (!private_queues_ || w.spare) return;
+    const bool want = !w.movable.load(std::memory_order_relaxed);
+    if (want != w.plain_ok.load(std::memory_order_relaxed)) change_queue_mode(w, want);
+  }
+  void change_queue_mode(worker& w, bool to_private) noexcept;  // runtime/queue_mode.cpp
+  // Brackets an owner's plain operation on its queues: false in shared mode (use the atomics).
+  static bool begin_plain(worker& w) noexcept {
+    if (!w.plain_ok.load(std::memory_order_relaxed)) return false;
+    w.in_op.store(true, std::memory_order_relaxed);
+    // The revoker's membarrier orders these two for us; the compiler must not.
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (w.plain_ok.load(std::memory_order_relaxed)) return true;
+    w.in_op.store(false, std::memory_order_relaxed);
+    return false;
+  }
+  static void end_plain(worker& w) noexcept { w.in_op.store(false, std::memory_order_release); }
   green_thread* steal(worker& w);
   void push_local(worker& w, green_thread* g) noexcept {
     if (!w.local.push(g)) push_overflow(w, g);
@@ -233,6 +264,7 @@ class scheduler {
 
   config cfg_;
   bool single_;
+  bool private_queues_ = false;  // workers may go private (M:N, membarrier available)
   unsigned nworkers_ = 0;
   std::atomic<unsigned> stuck_workers_{0};  // workers the monitor sees stuck in one slice
   std::atomic<unsigned> active_spares_{0};
@@ -261,15 +293,27 @@ class scheduler {
   blocking_pool blocking_;
 };
 
-inline green_thread* scheduler::take_local(worker& w) {
+// Single-threaded or private mode: nobody else touches the queues.
+inline green_thread* scheduler::take_local_plain(worker& w) {
   green_thread* g = w.runnext.load(std::memory_order_relaxed);
   if (g) {
-    if (single_) {
-      w.runnext.store(nullptr, std::memory_order_relaxed);
-    } else {
-      g = w.runnext.exchange(nullptr, std::memory_order_acq_rel);
-    }
+    w.runnext.store(nullptr, std::memory_order_relaxed);
+    if (++w.runnext_streak <= runnext_cap || w.local.empty()) return g;
+    push_local(w, g);
   }
+  w.runnext_streak = 0;
+  return w.local.pop_unshared();
+}
+
+inline green_thread* scheduler::take_local(worker& w) {
+  if (single_) return take_local_plain(w);
+  if (begin_plain(w)) {
+    green_thread* g = take_local_plain(w);
+    end_plain(w);
+    return g;
+  }
+  green_thread* g = w.runnext.load(std::memory_order_relaxed);
+  if (g) g = w.runnext.exchange(nullptr, std::memory_order_acq_rel);
   if (g) {
     // At most runnext_cap runs in a row (Tokio), so that two green threads waking each other
     // cannot starve the rest: then to the back, and the queue's head runs.
@@ -277,7 +321,7 @@ inline green_thread* scheduler::take_local(worker& w) {
     push_local(w, g);
   }
   w.runnext_streak = 0;
-  return single_ ? w.local.pop_unshared() : w.local.pop();
+  return w.local.pop();
 }
 
 // The worker the calling OS thread runs (null on other threads). Not inlined: a green thread

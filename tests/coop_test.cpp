@@ -171,6 +171,52 @@ TEST_P(coop, cpu_spinner_does_not_starve_the_green_threads_queued_behind_it) {
   EXPECT_EQ(done.load(), queued);
 }
 
+// A worker whose green threads run only tiny slices keeps its queue private (no atomics, no
+// thieves). When one of them then spins without scheduling, the monitor must open that queue, or
+// what is queued behind the spinner would wait for it.
+TEST_P(coop, a_stuck_worker_gives_up_its_private_queue) {
+  if (GetParam() == 1) GTEST_SKIP() << "one worker: nobody else can run them (cooperative)";
+  constexpr int queued = 200;
+  // Under load the OS may deschedule the churning worker, which then looks to the monitor as if
+  // it ran long slices, and its queue stays shared (thieves take the work the usual way): try
+  // again until a private queue was opened (a third of tries under the heaviest tests here).
+  std::uint64_t opened = 0;
+  for (int attempt = 0; attempt < (weft_test::sanitized ? 1 : 20) && opened == 0; ++attempt) {
+    std::atomic<int> done{0};
+    bool all_done_while_spinning = false;
+    weft::run(
+        [&] {
+          auto spinner = weft::spawn([&] {
+            // Tiny slices for long enough that the monitor judges this worker's queue not
+            // worth moving: it goes private.
+            const auto churn_until = std::chrono::steady_clock::now() + 30ms;
+            while (std::chrono::steady_clock::now() < churn_until) {
+              weft::go([] {});
+              weft::yield();
+            }
+            {
+              weft::unconstrained no_yield;
+              for (int i = 0; i < queued; ++i) weft::go([&] { ++done; });
+            }
+            const auto give_up = std::chrono::steady_clock::now() + 20s;
+            while (done.load() < queued && std::chrono::steady_clock::now() < give_up) {
+            }
+            return done.load() == queued;
+          });
+          all_done_while_spinning = spinner.join();
+          opened = weft::stats().private_queues_opened;
+        },
+        cfg());
+    EXPECT_TRUE(all_done_while_spinning);
+    EXPECT_EQ(done.load(), queued);
+  }
+  // TSan cannot model the membarrier that private queues rely on: they stay shared there. The
+  // ASan build is a debug build whose slices average over the 1 µs below which queues go private.
+  if (!weft_test::sanitized) {
+    EXPECT_GE(opened, 1u);
+  }
+}
+
 // Every worker is held by a green thread that never returns to the scheduler until a green
 // thread queued behind them runs: only a spare worker (started by the monitor) can run it.
 TEST_P(coop, spare_worker_runs_what_stuck_workers_hold) {

@@ -14,9 +14,12 @@ struct runtime_stats {
   std::uint64_t green_threads_created = 0;  // since the runtime started
   std::uint64_t steals = 0;                 // successful steal operations
   std::uint64_t forced_yields = 0;          // yields forced by the cooperative budget
-  std::uint64_t stacks_mapped = 0;          // stacks currently mapped (in use or pooled)
-  std::uint64_t stacks_pooled = 0;          // mapped stacks waiting for reuse
-  std::uint64_t stack_bytes_reserved = 0;   // their address space, guard pages included
+  // Times the monitor opened the private queue of a worker stuck in one green thread, so that
+  // other workers could take what was queued behind it (see README, "private queues").
+  std::uint64_t private_queues_opened = 0;
+  std::uint64_t stacks_mapped = 0;         // stacks currently mapped (in use or pooled)
+  std::uint64_t stacks_pooled = 0;         // mapped stacks waiting for reuse
+  std::uint64_t stack_bytes_reserved = 0;  // their address space, guard pages included
   // Of that, what the kernel has committed (resident pages). Measured only when asked for with
   // stats_detail::stack_memory; 0 otherwise.
   std::uint64_t stack_bytes_committed = 0;

@@ -1,0 +1,90 @@
+#include "queue_mode.hpp"
+
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "scheduler.hpp"
+
+namespace weft::detail {
+
+namespace {
+
+bool register_membarrier() noexcept {
+#if WEFT_TSAN
+  return false;
+#else
+  const long cmds = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+  if (cmds < 0 || !(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED)) return false;
+  return syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+#endif
+}
+
+// A full barrier on every core running a thread of this process: the owner's half of the
+// Dekker pair that its plain operations do not pay for.
+// It cannot fail once registered; if it ever did, opening the queue would race with its owner.
+void asymmetric_barrier() noexcept {
+  if (syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
+  std::fprintf(stderr, "weft: membarrier failed after it was registered: %s\n",
+               std::strerror(errno));
+  std::abort();
+}
+
+}  // namespace
+
+bool private_queues_supported() noexcept {
+  static const bool supported = register_membarrier();
+  return supported;
+}
+
+void revoke_private_queue(worker& w) noexcept {
+  w.mode_lock.lock();
+  if (w.plain_ok.load(std::memory_order_relaxed)) {
+    w.plain_ok.store(false, std::memory_order_relaxed);
+    asymmetric_barrier();
+    // From here the owner's operations see plain_ok false; one that saw it true has set in_op.
+    unsigned spins = 0;
+    while (w.in_op.load(std::memory_order_acquire)) spin_pause(spins);
+    w.stealable.store(true, std::memory_order_seq_cst);
+    w.revocations.store(w.revocations.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
+  }
+  w.mode_lock.unlock();
+}
+
+bool enter_as_thief(worker& v) noexcept {
+  if (!v.stealable.load(std::memory_order_relaxed)) return false;
+  v.stealers.fetch_add(1, std::memory_order_seq_cst);
+  if (v.stealable.load(std::memory_order_seq_cst)) return true;
+  v.stealers.fetch_sub(1, std::memory_order_release);
+  return false;
+}
+
+void leave_as_thief(worker& v) noexcept {
+  v.stealers.fetch_sub(1, std::memory_order_release);
+}
+
+void scheduler::change_queue_mode(worker& w, bool to_private) noexcept {
+  w.mode_lock.lock();
+  if (to_private) {
+    // Close the door, then wait for the thieves already inside (each pass is a few hundred ns).
+    w.stealable.store(false, std::memory_order_seq_cst);
+    unsigned spins = 0;
+    while (w.stealers.load(std::memory_order_seq_cst) != 0) spin_pause(spins);
+    w.plain_ok.store(true, std::memory_order_relaxed);
+    w.mode_lock.unlock();
+    return;
+  }
+  w.plain_ok.store(false, std::memory_order_relaxed);
+  w.stealable.store(true, std::memory_order_seq_cst);  // publishes the plain stores before it
+  w.mode_lock.unlock();
+  // What queued here while private was for this worker alone: let an idle one help now.
+  if (!w.local.empty()) wake_idle_worker(/*after_full_barrier=*/true);
+}
+
+}  // namespace weft::detail
