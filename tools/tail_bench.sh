@@ -53,8 +53,15 @@ tail_bench() {
     local run
     for run in $(seq 1 "$runs"); do
       local line rss
-      line="$("$build/bench/loadgen" --port "$port" --rate "$rate" --connections "$conns" \
-        --duration "$secs" --warmup 2 | awk '/^loadgen / {print}')" || true
+      local report
+      report="$("$build/bench/loadgen" --port "$port" --rate "$rate" --connections "$conns" \
+        --duration "$secs" --warmup 2 2>&1)" || true
+      line="$(awk '/^loadgen / {print}' <<<"$report")"
+      # A run with errors keeps the generator's whole report (which errors: connect, bad, lost).
+      if ! grep -q ' errors=0 ' <<<"$line"; then
+        echo "tail_bench: $server (adversary=$adversary) run $run had errors:" >&2
+        sed 's/^/  /' <<<"$report" >&2
+      fi
       rss="$(awk '/^VmRSS:/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status")"
       local fields
       fields="$(tr ' ' '\n' <<<"$line" | grep -E '^(ok|errors|p50_ms|p95_ms|p99_ms|p999_ms|max_ms)=' | tr '\n' ' ')"
