@@ -53,6 +53,13 @@ class locked_set {
   void unlock() noexcept {
     for (std::uint32_t i = count_; i-- > 0;) locks_[i]->unlock();
   }
+  // Leaves `l` out of later lock() and unlock() calls.
+  void forget(const spinlock* l) noexcept {
+    std::uint32_t j = 0;
+    for (std::uint32_t i = 0; i < count_; ++i)
+      if (locks_[i] != l) locks_[j++] = locks_[i];
+    count_ = j;
+  }
   spinlock* const* data() noexcept { return locks_.data(); }
   std::uint32_t size() const noexcept { return count_; }
 
@@ -109,10 +116,11 @@ std::size_t select_run(select_case* cases, std::size_t n) {
         ready(wake);
         throw;
       }
+      if (done) note_user(sc.c->user);  // before unlocking: see chan::attempt
       sc.c->lock.unlock();
       if (done) {
         ready(wake);
-        coop_point(sc.c->user);
+        coop_point();
         return order[k];
       }
     }
@@ -136,9 +144,10 @@ std::size_t select_run(select_case* cases, std::size_t n) {
         throw;
       }
       if (done) {
+        note_user(sc.c->user);
         locks.unlock();
         ready(wake);
-        coop_point(sc.c->user);
+        coop_point();
         return order[k];
       }
     }
@@ -162,11 +171,23 @@ std::size_t select_run(select_case* cases, std::size_t n) {
     const wake_reason why =
         park_multi(w, locks.data(), locks.size(), deadline, wait_reason::select);
 
-    // Take the losing nodes back out (the winner was unlinked by whoever claimed it).
+    // Take the losing nodes back out (the winner was unlinked by whoever claimed it). The
+    // winner's channel is not touched again unless another case queued on it too: its
+    // counterpart has seen the operation complete and may have destroyed it already.
+    const std::size_t won_index =
+        why == wake_reason::notified ? static_cast<chan_node*>(w.payload)->case_index : n;
+    if (won_index != n) {
+      const chan_core* won_on = cases[won_index].c;
+      bool shared = false;
+      for (std::size_t i = 0; i < n; ++i) shared |= i != won_index && cases[i].c == won_on;
+      if (!shared) locks.forget(&won_on->lock);
+    }
     locks.lock();
     for (std::size_t i = 0; i < n; ++i) {
       select_case& sc = cases[i];
-      if (!sc.c || (sc.k != select_case::kind::recv && sc.k != select_case::kind::send)) continue;
+      if (i == won_index || !sc.c ||
+          (sc.k != select_case::kind::recv && sc.k != select_case::kind::send))
+        continue;
       (sc.k == select_case::kind::recv ? sc.c->recvq : sc.c->sendq).remove(sc.node);
     }
     locks.unlock();

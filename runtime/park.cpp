@@ -257,7 +257,7 @@ void coop_point() {
   if (green_thread* g = current_green()) spend_budget(g, g->running_on);
 }
 
-void coop_point(last_user& shared) {
+void note_user(last_user& shared) noexcept {
   green_thread* g = current_green();
   if (!g) return;
   worker* w = g->running_on;
@@ -266,7 +266,6 @@ void coop_point(last_user& shared) {
     w->shared_handovers.store(w->shared_handovers.load(std::memory_order_relaxed) + 1,
                               std::memory_order_relaxed);
   }
-  spend_budget(g, w);
 }
 
 void sleep_until_ns(std::int64_t deadline) {

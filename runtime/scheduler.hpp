@@ -40,7 +40,7 @@ struct alignas(64) worker {
   // false while they run slices much shorter than a move costs, or talk to each other through
   // shared channels more than they work (runtime/monitor.cpp).
   std::atomic<bool> movable{true};
-  // Operations on a channel last used on another worker (coop_point(last_user&)).
+  // Operations on a channel last used on another worker (note_user).
   std::atomic<std::uint32_t> shared_handovers{0};
   // Set by the monitor when one slice has run for a whole monitor period: the running green
   // thread yields at its next budget point (Go's preempt flag, checked where budget is spent).

@@ -285,21 +285,26 @@ class chan {
 
   // Locks the channel and tries `op` without blocking. Done: unlocks, wakes the counterpart,
   // spends budget and returns true. Not done: returns false with the lock still held.
+  // Once done, neither this handle nor the channel is touched after unlocking: the counterpart
+  // may see the operation complete and destroy both (a receiver that owns the channel and lets
+  // the sender hold a reference, as with a mutex destroyed right after its last unlock).
   bool attempt(bool (*op)(detail::chan_core*, void*, detail::green_thread**), void* arg) {
-    s_->lock.lock();
+    detail::chan_core* const c = s_;
+    c->lock.lock();
     detail::green_thread* wake = nullptr;
     bool done;
     try {
-      done = op(s_, arg, &wake);
+      done = op(c, arg, &wake);
     } catch (...) {
-      s_->lock.unlock();
+      c->lock.unlock();
       detail::ready(wake);
       throw;
     }
     if (!done) return false;
-    s_->lock.unlock();
+    detail::note_user(c->user);
+    c->lock.unlock();
     detail::ready(wake);
-    detail::coop_point(s_->user);
+    detail::coop_point();
     return true;
   }
 

@@ -133,7 +133,8 @@ struct last_user {
   std::atomic<const void*> worker{nullptr};
 };
 
-// coop_point() for an operation on a shared object: also notes which worker used it.
-void coop_point(last_user& shared);
+// Notes which worker completed an operation on a shared object. Called with the object's lock
+// held: once it is unlocked, the counterpart may see the operation done and destroy the object.
+void note_user(last_user& shared) noexcept;
 
 }  // namespace weft::detail
