@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <new>
 
@@ -159,6 +160,7 @@ scheduler::scheduler(const config& cfg)
   if (n > 1024) n = 1024;
   single_ = n == 1;
   private_queues_ = !single_ && private_queues_supported();
+  cache_records_ = std::strcmp(runtime_allocator_name(), "jemalloc") == 0;
   nworkers_ = n;
   // As many spares as workers, so that even with every worker stuck, queued green threads run.
   // None in single-threaded mode: its queues are not safe to share (no CAS on pops).
@@ -208,9 +210,14 @@ green_thread* scheduler::create(std::size_t storage_size, std::size_t storage_al
   const std::size_t align = std::max(storage_align, default_align);
   const std::size_t offset = (sizeof(green_thread) + align - 1) & ~(align - 1);
   const std::size_t name_len = std::min<std::size_t>(o.name.size(), max_name_length);
-  const std::size_t total = offset + storage_size + (name_len ? name_len + 1 : 0);
   const std::size_t alloc_align = align > default_align ? align : 0;
-  void* mem = runtime_alloc(total, alloc_align);
+  std::size_t total = offset + storage_size + (name_len ? name_len + 1 : 0);
+  void* mem = nullptr;
+  if (alloc_align == 0) {
+    total = record_cache::alloc_size(total);
+    if (on_worker && cache_records_) mem = w->records.get(total);
+  }
+  if (!mem) mem = runtime_alloc(total, alloc_align);
   green_thread* g = ::new (mem) green_thread;
   g->alloc_size = static_cast<std::uint32_t>(total);
   g->storage_off = static_cast<std::uint16_t>(offset);
@@ -238,15 +245,16 @@ green_thread* scheduler::create(std::size_t storage_size, std::size_t storage_al
   return g;
 }
 
-void scheduler::free_record(green_thread* g) noexcept {
+void scheduler::free_record(green_thread* g, worker* w) noexcept {
   const std::size_t size = g->alloc_size, align = g->alloc_align;
   g->~green_thread();
+  if (w && cache_records_ && align == 0 && w->records.put(g, size)) return;
   runtime_free(g, size, align);
 }
 
 void scheduler::destroy_unstarted(green_thread* g) noexcept {
   external_finished_.fetch_add(1, std::memory_order_relaxed);
-  free_record(g);
+  free_record(g, nullptr);
 }
 
 void scheduler::push_overflow(worker& w, green_thread* g) noexcept {
@@ -382,7 +390,7 @@ void scheduler::finish(worker& w, green_thread* g) noexcept {
   w.stacks.put(stack_span{g->stack_base, g->stack_mapped});
   if (g->home) unregister_thread(g);
   w.finished.store(w.finished.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  free_record(g);
+  free_record(g, &w);
 }
 
 void scheduler::worker_main(worker& w) {

@@ -13,6 +13,7 @@
 #include "global_queue.hpp"
 #include "green_thread.hpp"
 #include "queue_mode.hpp"
+#include "record_cache.hpp"
 #include "run_queue.hpp"
 #include "stack_pool.hpp"
 #include "timer_heap.hpp"
@@ -59,6 +60,7 @@ struct alignas(64) worker {
   // runnext and its cache constantly.
   alignas(64) timer_heap timers;
   alignas(64) stack_cache stacks;
+  record_cache records;  // records of green threads that finished here, for the next spawns
 
   // Parking (owner sleeps on wake_word; a waker pops it from the idle list and sets the word).
   alignas(64) std::atomic<std::uint32_t> wake_word{0};
@@ -203,7 +205,9 @@ class scheduler {
   void run_green(worker& w, green_thread* g);
   void prepare_first_run(worker& w, green_thread* g);
   void finish(worker& w, green_thread* g) noexcept;
-  static void free_record(green_thread* g) noexcept;
+  // Gives a finished (or never started) record back: to `w`'s cache if `w` is the calling
+  // worker of this runtime, else to the allocator.
+  void free_record(green_thread* g, worker* w) noexcept;
   // The common cases inline (a registered green thread that yielded, or parked holding one lock
   // and no deadline), the rest not.
   void after_switch(worker& w, green_thread* g) noexcept {
@@ -265,6 +269,7 @@ class scheduler {
   config cfg_;
   bool single_;
   bool private_queues_ = false;  // workers may go private (M:N, membarrier available)
+  bool cache_records_ = false;   // reuse records per worker (not under the sanitizers' malloc)
   unsigned nworkers_ = 0;
   std::atomic<unsigned> stuck_workers_{0};  // workers the monitor sees stuck in one slice
   std::atomic<unsigned> active_spares_{0};

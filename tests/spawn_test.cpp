@@ -1,7 +1,9 @@
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -157,6 +159,56 @@ TEST_P(spawn, over_aligned_callables_are_stored_aligned_and_destroyed_once) {
   EXPECT_EQ(misaligned.load(), 0);
   EXPECT_EQ(ran.load(), 1000);
   EXPECT_EQ(destroyed.load(), 1000);
+}
+
+// Records of finished green threads are reused per worker, by size class: captures of every size
+// (names too), spawned interleaved so each class is reused by the others' neighbours, arrive
+// intact and run once.
+TEST_P(spawn, captures_of_every_size_survive_record_reuse) {
+  std::atomic<int> intact{0}, ran{0};
+  constexpr int n = 20000;
+  weft::run(
+      [&] {
+        weft::wait_group wg;
+        wg.add(n);
+        auto spawn_sized = [&]<std::size_t words>(int i,
+                                                  std::integral_constant<std::size_t, words>) {
+          std::array<std::uint64_t, words> a;
+          for (std::size_t k = 0; k < words; ++k) a[k] = static_cast<std::uint64_t>(i) * 131 + k;
+          weft::go(weft::named(i % 3 ? "" : "sized"), [&, a, i] {
+            bool ok = true;
+            for (std::size_t k = 0; k < words; ++k)
+              ok &= a[k] == static_cast<std::uint64_t>(i) * 131 + k;
+            if (ok) intact.fetch_add(1);
+            ran.fetch_add(1);
+            wg.done();
+          });
+        };
+        for (int i = 0; i < n; ++i) {
+          switch (i % 5) {
+            case 0:
+              spawn_sized(i, std::integral_constant<std::size_t, 1>{});
+              break;
+            case 1:
+              spawn_sized(i, std::integral_constant<std::size_t, 5>{});
+              break;
+            case 2:
+              spawn_sized(i, std::integral_constant<std::size_t, 9>{});
+              break;
+            case 3:
+              spawn_sized(i, std::integral_constant<std::size_t, 14>{});
+              break;
+            default:
+              spawn_sized(i, std::integral_constant<std::size_t, 70>{});
+              break;
+          }
+          if (i % 97 == 0) weft::yield();
+        }
+        wg.wait();
+      },
+      cfg());
+  EXPECT_EQ(ran.load(), n);
+  EXPECT_EQ(intact.load(), n);
 }
 
 TEST(spawn_errors, go_outside_run_throws) {
