@@ -8,7 +8,8 @@
 //
 // Sizes are rounded up to classes 32 bytes apart, as jemalloc's own classes are in this range, so
 // a class costs no more memory than the allocator would have used. Records of unusual size or
-// alignment bypass the cache. Only the owning worker's thread touches it.
+// alignment bypass the cache, and so does every record in the sanitizer builds (a reused record
+// would hide a use after free). Only the owning worker's thread touches it.
 #pragma once
 
 #include <cstddef>

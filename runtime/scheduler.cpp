@@ -9,7 +9,6 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <exception>
 #include <new>
 
@@ -160,7 +159,11 @@ scheduler::scheduler(const config& cfg)
   if (n > 1024) n = 1024;
   single_ = n == 1;
   private_queues_ = !single_ && private_queues_supported();
-  cache_records_ = std::strcmp(runtime_allocator_name(), "jemalloc") == 0;
+#if WEFT_ASAN || WEFT_TSAN
+  cache_records_ = false;  // the sanitizers must see each record freed, and reused only by malloc
+#else
+  cache_records_ = true;
+#endif
   nworkers_ = n;
   // As many spares as workers, so that even with every worker stuck, queued green threads run.
   // None in single-threaded mode: its queues are not safe to share (no CAS on pops).

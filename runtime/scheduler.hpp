@@ -269,7 +269,7 @@ class scheduler {
   config cfg_;
   bool single_;
   bool private_queues_ = false;  // workers may go private (M:N, membarrier available)
-  bool cache_records_ = false;   // reuse records per worker (not under the sanitizers' malloc)
+  bool cache_records_ = false;   // reuse records per worker (not under the sanitizers)
   unsigned nworkers_ = 0;
   std::atomic<unsigned> stuck_workers_{0};  // workers the monitor sees stuck in one slice
   std::atomic<unsigned> active_spares_{0};
