@@ -49,8 +49,8 @@ bench_args=(--benchmark_repetitions="$runs" --benchmark_format=json --benchmark_
 progress "weft: runtime and channel micro benchmarks, 1 worker and $cores workers"
 "$build/bench/micro_runtime" "${bench_args[@]}" --benchmark_out="$raw/weft_micro.json" >/dev/null
 "$build/bench/micro_channels" "${bench_args[@]}" --benchmark_out="$raw/weft_channels.json" >/dev/null
-progress "weft: spawn with glibc malloc for runtime objects (what jemalloc buys)"
-WEFT_ALLOCATOR=libc "$build/bench/micro_runtime" "${bench_args[@]}" --benchmark_filter=spawn_complete \
+progress "weft: spawn and fork-join with glibc malloc for runtime objects (what jemalloc buys)"
+WEFT_ALLOCATOR=libc "$build/bench/micro_runtime" "${bench_args[@]}" --benchmark_filter='spawn_complete|fib' \
   --benchmark_out="$raw/weft_micro_libc.json" >/dev/null
 
 progress "Go 1.19: the same shapes, GOMAXPROCS=1 and $cores"

@@ -41,24 +41,31 @@ def park_table(path):
 
 
 def allocator_table(raw):
+    shapes = {"spawn_complete": "spawn+complete, per green thread (ns)",
+              "fib": "fork-join fib(35), join states too (ms)"}
+
     def runs(name):
         path = raw / name
         res = defaultdict(list)
         if path.exists():
             for b in json.loads(path.read_text())["benchmarks"]:
-                if b.get("run_type") == "iteration" and b["run_name"].startswith("spawn_complete"):
-                    res[b["run_name"].split("/")[1]].append(b["ns_per_op"])
+                shape = b["run_name"].split("/")[0]
+                if b.get("run_type") == "iteration" and shape in shapes:
+                    value = b["ns_per_op"] if shape == "spawn_complete" else b["real_time"]
+                    res[(shape, b["run_name"].split("/")[1])].append(value)
         return res
     je, libc = runs("weft_micro.json"), runs("weft_micro_libc.json")
     if not libc:
         return ""
-    out = ["", "### What jemalloc buys: spawn+complete per green thread, runtime objects from "
-           "jemalloc vs glibc malloc", "", "| workers | jemalloc | glibc | glibc / jemalloc |",
-           "| --- | --- | --- | --- |"]
+    out = ["", "### What jemalloc buys: runtime objects from jemalloc vs glibc malloc "
+           "(records are reused per worker either way)", "",
+           "| shape | workers | jemalloc | glibc | glibc / jemalloc |",
+           "| --- | --- | --- | --- | --- |"]
     for key in sorted(libc):
         if key in je:
             j, m = statistics.median(je[key]), statistics.median(libc[key])
-            out.append(f"| {key.split(':')[1]} | {j:.1f} ns | {m:.1f} ns | {m / j:.2f}× |")
+            out.append(f"| {shapes[key[0]]} | {key[1].split(':')[1]} | {j:.1f} | {m:.1f} | "
+                       f"{m / j:.2f}× |")
     return "\n".join(out) + "\n"
 
 
