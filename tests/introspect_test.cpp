@@ -188,9 +188,16 @@ TEST_P(introspect, sigquit_dumps_green_threads_and_exits_2) {
                   [] {
                     weft::chan<int> ch(0);
                     weft::go(weft::named("stuck"), [ch]() mutable { ch.recv(); });
-                    // Wait until it is parked: under a sanitizer with 8 workers on 2 cores a
-                    // fixed sleep can end before it has even started.
-                    while (weft::stats().parked < 1) weft::sleep_for(1ms);
+                    // Wait until the dump lists it parked: under a sanitizer with 8 workers on
+                    // 2 cores a fixed sleep can end before it has even started, and it counts as
+                    // parked before its worker has finished switching away from it (listed only
+                    // after; TSan caught that gap once in CI).
+                    for (int i = 0; i < 5000; ++i) {
+                      std::ostringstream out;
+                      weft::dump(out);
+                      if (out.str().find("\"stuck\" [chan receive") != std::string::npos) break;
+                      weft::sleep_for(1ms);
+                    }
                     raise(SIGQUIT);
                   },
                   c),
