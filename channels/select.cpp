@@ -116,11 +116,11 @@ std::size_t select_run(select_case* cases, std::size_t n) {
         ready(wake);
         throw;
       }
-      if (done) note_user(sc.c->user);  // before unlocking: see chan::attempt
+      const bool yield_due = done && note_user(sc.c->user);  // locked: see chan::attempt
       sc.c->lock.unlock();
       if (done) {
         ready(wake);
-        coop_point();
+        if (yield_due) coop_yield();
         return order[k];
       }
     }
@@ -144,10 +144,10 @@ std::size_t select_run(select_case* cases, std::size_t n) {
         throw;
       }
       if (done) {
-        note_user(sc.c->user);
+        const bool yield_due = note_user(sc.c->user);
         locks.unlock();
         ready(wake);
-        coop_point();
+        if (yield_due) coop_yield();
         return order[k];
       }
     }

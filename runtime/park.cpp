@@ -257,15 +257,26 @@ void coop_point() {
   if (green_thread* g = current_green()) spend_budget(g, g->running_on);
 }
 
-void note_user(last_user& shared) noexcept {
+bool note_user(last_user& shared) noexcept {
   green_thread* g = current_green();
-  if (!g) return;
+  if (!g) return false;
   worker* w = g->running_on;
   if (shared.worker.load(std::memory_order_relaxed) != w) {
     shared.worker.store(w, std::memory_order_relaxed);
     w->shared_handovers.store(w->shared_handovers.load(std::memory_order_relaxed) + 1,
                               std::memory_order_relaxed);
   }
+  if (g->unconstrained_depth != 0) return false;
+  return --g->budget == 0 || w->preempt.load(std::memory_order_relaxed);
+}
+
+void coop_yield() {
+  green_thread* g = current_green();
+  if (!g) return;
+  worker* w = g->running_on;
+  w->forced_yields.store(w->forced_yields.load(std::memory_order_relaxed) + 1,
+                         std::memory_order_relaxed);
+  yield_now();
 }
 
 void sleep_until_ns(std::int64_t deadline) {

@@ -301,10 +301,10 @@ class chan {
       throw;
     }
     if (!done) return false;
-    detail::note_user(c->user);
+    const bool yield_due = detail::note_user(c->user);
     c->lock.unlock();
     detail::ready(wake);
-    detail::coop_point();
+    if (yield_due) detail::coop_yield();
     return true;
   }
 

@@ -133,8 +133,11 @@ struct last_user {
   std::atomic<const void*> worker{nullptr};
 };
 
-// Notes which worker completed an operation on a shared object. Called with the object's lock
-// held: once it is unlocked, the counterpart may see the operation done and destroy the object.
-void note_user(last_user& shared) noexcept;
+// coop_point() for a completed operation on a shared object, in two halves, because it runs with
+// the object's lock held: once that is unlocked, the counterpart may see the operation done and
+// destroy the object. The first notes which worker used it and spends a unit of budget; true
+// when the green thread must now yield, which the caller does with coop_yield() after unlocking.
+bool note_user(last_user& shared) noexcept;
+void coop_yield();
 
 }  // namespace weft::detail
