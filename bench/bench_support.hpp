@@ -12,6 +12,10 @@ namespace weft_bench {
 
 // Runs `body(ops)` on the main green thread of a runtime with `workers` workers, once per
 // benchmark iteration, and times only the body (runtime start-up and shutdown excluded).
+// Each iteration first runs the body once untimed in the same runtime, as the Go peers do
+// (bench/peers/go/micro): both sides are then measured warm, with their free lists, stack
+// caches and the monitor's judgements as a running server would have them, not the first
+// millisecond of a fresh runtime (at 2 workers, threads just started and caches still cold).
 // Reports "ns_per_op", the figure the Go peers print for the same shape.
 template <class Body>
 void run_timed(benchmark::State& state, unsigned workers, std::int64_t ops, Body body) {
@@ -21,6 +25,7 @@ void run_timed(benchmark::State& state, unsigned workers, std::int64_t ops, Body
     double seconds = 0;
     weft::run(
         [&] {
+          body(ops);  // warm-up
           auto t0 = std::chrono::steady_clock::now();
           body(ops);
           seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

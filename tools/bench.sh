@@ -44,8 +44,11 @@ done
   echo "$(lscpu | sed -n 's/^Model name: *//p' | head -1), $cores cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), Linux $(uname -r), $(go version | awk '{print $3}'), $(g++ --version | head -1)"
 } >"$raw/machine.txt"
 
-# Every shape at 1 worker and at all cores, `runs` times; one run per repetition.
-bench_args=(--benchmark_repetitions="$runs" --benchmark_format=json --benchmark_out_format=json)
+# Every shape at 1 worker and at all cores, `runs` times; one run per repetition. Repetitions are
+# interleaved in random order, so that a slow phase of this shared machine (they last seconds)
+# falls on both worker counts alike instead of on whichever ran during it.
+bench_args=(--benchmark_repetitions="$runs" --benchmark_enable_random_interleaving=true
+  --benchmark_format=json --benchmark_out_format=json)
 progress "weft: runtime and channel micro benchmarks, 1 worker and $cores workers"
 "$build/bench/micro_runtime" "${bench_args[@]}" --benchmark_out="$raw/weft_micro.json" >/dev/null
 "$build/bench/micro_channels" "${bench_args[@]}" --benchmark_out="$raw/weft_channels.json" >/dev/null
