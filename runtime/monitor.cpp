@@ -2,9 +2,10 @@
 // never calls into weft cannot look at its queues, the network or the global queue. The monitor
 // watches them from outside, without a clock read on any worker's hot path:
 //  - every `busy_interval` while any worker is busy it advances the scheduling epoch; a worker
-//    that sees a new epoch at its next switch polls the network and the global queue at once,
-//    instead of waiting for its 61st tick (a tick can be long: a slice of a CPU-heavy green
-//    thread is up to a whole budget of work);
+//    that sees a new epoch at its next switch polls the network and the global queue, and takes
+//    up the monitor's latest judgement of its queue mode, at once instead of waiting for its
+//    61st tick (a tick can be long: a slice of a CPU-heavy green thread is up to a whole budget
+//    of work);
 //  - each period it judges whether moving a worker's green threads to another core pays
 //    (judge_movable: short slices, or green threads that talk across cores, stay put);
 //  - a slice that has run for a whole period is flagged: the green thread yields at its next
@@ -153,8 +154,6 @@ void scheduler::monitor_loop() {
     }
     idle_since = -1;
     interval = busy_interval_ns;
-    sched_epoch_.fetch_add(1, std::memory_order_relaxed);
-
     unsigned stuck = 0;
     // Runnable green threads, or due timers, that a stuck worker may be holding back.
     bool work_held = !global_.empty() || earliest_timer() <= now;
@@ -163,7 +162,8 @@ void scheduler::monitor_loop() {
       worker& w = *workers_[i];
       watch& wt = watched[i];
       const std::uint32_t slices = w.slices.load(std::memory_order_relaxed);
-      if (wt.period_start != 0) judge_movable(w, wt, slices, now, long_slices_hold_work);
+      if (wt.period_start != 0 && !single_)
+        judge_movable(w, wt, slices, now, long_slices_hold_work);
       wt.period_slices = slices;
       wt.period_handovers = w.shared_handovers.load(std::memory_order_relaxed);
       wt.period_start = now;
@@ -193,6 +193,9 @@ void scheduler::monitor_loop() {
                      static_cast<unsigned>(w.local.size()));
       }
     }
+    // After the judgements: a worker that sees the new epoch goes through its loop at its next
+    // switch and takes up its queue mode from them (hand_off does not look).
+    sched_epoch_.fetch_add(1, std::memory_order_release);
     stuck_workers_.store(stuck, std::memory_order_relaxed);
     if (long_slices_hold_work && !single_) wake_idle_worker();
     if (stuck != 0 && work_held && !single_) {

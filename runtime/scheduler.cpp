@@ -115,12 +115,13 @@ constexpr std::uintptr_t handoff_tag = 1;
 
 bool scheduler::hand_off(worker& w, green_thread* g) noexcept {
   // Every 61st tick goes through the loop (global queue, shutdown); so does every 8th while
-  // timers are pending, as the loop would check them.
+  // timers are pending, as the loop would check them, and the first after each monitor epoch:
+  // the loop also takes up the monitor's latest judgement of the queue mode (sync_queue_mode),
+  // which this path, taken for most switches, need not look at.
   if ((w.tick + 1) % global_check_interval == 0 ||
       (w.timers.next_deadline() != no_deadline && (w.tick & 7) == 7) || stopping() ||
       epoch_passed(w))
     return false;
-  sync_queue_mode(w);
   green_thread* next = take_local(w);
   if (!next) return false;
   ++w.tick;
@@ -174,6 +175,9 @@ scheduler::scheduler(const config& cfg)
     workers_.back()->rng = 0x9E3779B97F4A7C15ULL * (i + 1) + 1;
     workers_.back()->spare = i >= n;
   }
+  // Single-threaded mode is private mode for good: no thief exists and nothing revokes it, so
+  // its queue operations take the same plain path as a private worker's.
+  if (single_) workers_[0]->plain_ok.store(true, std::memory_order_relaxed);
 }
 
 scheduler::~scheduler() = default;
@@ -282,15 +286,9 @@ void scheduler::make_runnable(green_thread* g, worker* w, placement where) noexc
       return;
     }
     green_thread* old;
-    if (single_) {
-      old = w->runnext.load(std::memory_order_relaxed);
-      w->runnext.store(g, std::memory_order_relaxed);
-      if (old) push_local(*w, old);
-      return;
-    }
     if (begin_plain(*w)) {
-      // Private: no thief looks here, and no idle worker could take it (the owner wakes one
-      // when it leaves private mode with work queued).
+      // Private (or single-threaded): no thief looks here, and no idle worker could take it
+      // (the owner wakes one when it leaves private mode with work queued).
       old = w->runnext.load(std::memory_order_relaxed);
       w->runnext.store(g, std::memory_order_relaxed);
       if (old) push_local(*w, old);

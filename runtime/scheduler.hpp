@@ -96,7 +96,8 @@ struct alignas(64) worker {
   std::thread thread;
 
   // Private mode (runtime/queue_mode.hpp). Its own line: it reads `plain_ok` and brackets
-  // each plain operation with `in_op`; the monitor clears `plain_ok` to revoke.
+  // each plain operation with `in_op`; the monitor clears `plain_ok` to revoke. Set for good
+  // in single-threaded mode.
   alignas(64) std::atomic<bool> plain_ok{false};
   std::atomic<bool> in_op{false};
   // The thieves' line: they count themselves in before they touch the queue.
@@ -186,10 +187,11 @@ class scheduler {
   }
   void change_queue_mode(worker& w, bool to_private) noexcept;  // runtime/queue_mode.cpp
   // Brackets an owner's plain operation on its queues: false in shared mode (use the atomics).
+  // Announces the operation, then looks: a revoker whose membarrier came after this load finds
+  // `in_op` set and waits; one whose came before made the load see false.
   static bool begin_plain(worker& w) noexcept {
-    if (!w.plain_ok.load(std::memory_order_relaxed)) return false;
     w.in_op.store(true, std::memory_order_relaxed);
-    // The revoker's membarrier orders these two for us; the compiler must not.
+    // The revoker's membarrier orders the store before the load for us; the compiler must not.
     std::atomic_signal_fence(std::memory_order_seq_cst);
     if (w.plain_ok.load(std::memory_order_relaxed)) return true;
     w.in_op.store(false, std::memory_order_relaxed);
@@ -261,7 +263,8 @@ class scheduler {
                                      // on the global queue from outside the workers
   // True once per monitor epoch: time to look at the network and the global queue.
   bool epoch_passed(worker& w) const noexcept {
-    const std::uint32_t e = sched_epoch_.load(std::memory_order_relaxed);
+    // Acquire: a worker that sees the new epoch sees the judgements made before it.
+    const std::uint32_t e = sched_epoch_.load(std::memory_order_acquire);
     return e != w.epoch_seen;
   }
   void unregister_thread(green_thread* g) noexcept;
@@ -311,8 +314,7 @@ inline green_thread* scheduler::take_local_plain(worker& w) {
 }
 
 inline green_thread* scheduler::take_local(worker& w) {
-  if (single_) return take_local_plain(w);
-  if (begin_plain(w)) {
+  if (begin_plain(w)) {  // private, or single-threaded
     green_thread* g = take_local_plain(w);
     end_plain(w);
     return g;
