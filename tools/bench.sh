@@ -10,7 +10,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/tools/deps.sh"
 source "$root/tools/http_bench.sh"
 source "$root/tools/tail_bench.sh"
-weft_install_deps "${WEFT_BUILD_PACKAGES[@]}" golang-go python3 wrk util-linux gnuplot-nox
+weft_install_deps "${WEFT_BUILD_PACKAGES[@]}" golang-go cargo librust-tokio-dev python3 wrk util-linux \
+  gnuplot-nox
 
 runs=5
 while (($#)); do
@@ -34,12 +35,15 @@ progress() {
     $(((SECONDS - started) % 60)) "$*"
 }
 
-progress "building Release, and the Go peers"
+progress "building Release, and the Go and Tokio peers"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_TESTS=OFF >/dev/null
 cmake --build "$build" -j "$cores" | tail -1
 for peer in micro park http_hello tcp_echo; do
   (cd "$root/bench/peers/go" && GOFLAGS=-mod=mod GOCACHE="$build/go-cache" go build -o "$build/go_$peer" "./$peer")
 done
+# Debian's cargo and rustc (not a rustup install earlier in PATH): the crates are Debian's too.
+(cd "$root/bench/peers/tokio/http_hello" &&
+  PATH="/usr/bin:$PATH" CARGO_TARGET_DIR="$build/tokio-target" cargo build --release --quiet)
 {
   echo "$(lscpu | sed -n 's/^Model name: *//p' | head -1), $cores cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), Linux $(uname -r), $(go version | awk '{print $3}'), $(g++ --version | head -1)"
 } >"$raw/machine.txt"
@@ -85,8 +89,8 @@ done
 progress "HTTP hello: server on core 0 (weft 1 worker, Go 1 P, a thread per connection), wrk on core $((cores - 1))"
 http_bench "$build/bench/http_hello" "$build/go_http_hello" 3 5 "$raw/http.txt" "$build/bench/http_hello_threads" >/dev/null
 
-progress "p99 under the adversary (1M parked, churn, greedy tasks), 10K req/s over 1000 connections"
-tail_bench "$build" "$build/go_http_hello" 2 10 1000000 "$raw/tail.txt" "weft:1 go:1" >/dev/null
+progress "p99 under the adversary (1M parked, churn, greedy tasks), 10K req/s over 1000 connections; weft, Tokio, Go, and the busy-loop control"
+tail_bench "$build" "$build/go_http_hello" 2 10 1000000 "$raw/tail.txt" "weft:1 tokio:1 go:1 weft:hog" >/dev/null
 
 progress "report and charts"
 python3 "$root/tools/bench_report.py" "$results"

@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # Tail latency under adversarial load (issue: "Tail latency under adversarial load"). Runs
 # tools/loadgen at a fixed rate over keep-alive connections against bench/http_hello with all
-# workers, budget on and budget off, and against the Go peer, each calm and then carrying the
-# in-process adversary (bench/adversary.hpp). Each server is started once per scenario and
+# workers, budget on and budget off, and against the Go and Tokio peers, each calm and then
+# carrying the in-process adversary (bench/adversary.hpp). Each server is started once per scenario and
 # measured `runs` times; one line per run:
-#   tail <server> adversary=<0|1> run=K ok=N errors=N p50_ms=.. p95_ms=.. p99_ms=.. p999_ms=..
-#        max_ms=.. rss_mib=..
+#   tail <server> adversary=<0|1|hog> run=K ok=N errors=N p50_ms=.. p95_ms=.. p99_ms=.. p999_ms=..
+#        max_ms=.. late_p99_ms=.. rss_mib=..
+# late_p99_ms is how late the generator itself sent its requests (p99): its own wait for a CPU,
+# which no server can take back. adversary=hog is the control: the calm server while plain
+# busy-loop processes, one per core, saturate the machine from outside, so the tail that any
+# server shows when the cores it shares with the generator are saturated.
 # Standalone: tools/tail_bench.sh [--runs N] [--seconds S] [--parked N]  (after tools/bench.sh
 # built build-bench/); tools/bench.sh sources it and calls tail_bench.
 #   tail_bench <build dir> <go binary> <runs> <seconds> <parked> <out file> [scenarios]
-# scenarios: "server:adversary ..." (default all six).
+# scenarios: "server:load ..." (default all nine); the Tokio peer is <build dir>/tokio-target/
+# release/tokio_http_hello, which tools/bench.sh builds.
 tail_bench() {
   local build="$1" go_bin="$2" runs="$3" secs="$4" parked="$5" out="$6"
-  local scenarios="${7:-weft:0 weft-nobudget:0 go:0 weft:1 weft-nobudget:1 go:1}"
+  local scenarios="${7:-weft:0 weft-nobudget:0 go:0 tokio:0 weft:1 weft-nobudget:1 go:1 tokio:1 weft:hog}"
   local workers rate=10000 conns=1000
   workers="$(nproc)"
   : >"$out"
@@ -26,9 +31,10 @@ tail_bench() {
       weft) cmd=("$build/bench/http_hello" --port 0 --workers "$workers") ;;
       weft-nobudget) cmd=("$build/bench/http_hello" --port 0 --workers "$workers" --coop-budget 0) ;;
       go) cmd=("$go_bin" -port 0 -workers "$workers") ;;
+      tokio) cmd=("$build/tokio-target/release/tokio_http_hello" -port 0 -workers "$workers") ;;
     esac
-    if ((adversary)); then
-      if [[ $server == go ]]; then cmd+=(-adversary -parked "$parked"); else cmd+=(--adversary --parked "$parked"); fi
+    if [[ $adversary == 1 ]]; then
+      if [[ $server == go || $server == tokio ]]; then cmd+=(-adversary -parked "$parked"); else cmd+=(--adversary --parked "$parked"); fi
     fi
     local stdout_file stderr_file
     stdout_file="$(mktemp)"
@@ -38,7 +44,7 @@ tail_bench() {
     local port="" waited=0
     while ((waited < 3000)); do # up to 300 s: spawning a million parked tasks takes a while
       port="$(sed -n 's/^listening on //p' "$stdout_file")"
-      if [[ -n $port ]] && { ((adversary == 0)) || grep -q "adversary ready" "$stderr_file"; }; then break; fi
+      if [[ -n $port ]] && { [[ $adversary != 1 ]] || grep -q "adversary ready" "$stderr_file"; }; then break; fi
       if ! kill -0 "$pid" 2>/dev/null; then break; fi
       sleep 0.1
       waited=$((waited + 1))
@@ -49,7 +55,15 @@ tail_bench() {
       kill "$pid" 2>/dev/null || true
       return 1
     fi
-    ((adversary)) && sed 's/^/  /' "$stderr_file"
+    [[ $adversary == 1 ]] && sed 's/^/  /' "$stderr_file"
+    local hogs=()
+    if [[ $adversary == hog ]]; then
+      local h
+      for h in $(seq 1 "$workers"); do
+        bash -c 'while :; do :; done' &
+        hogs+=($!)
+      done
+    fi
     local run
     for run in $(seq 1 "$runs"); do
       local line rss
@@ -64,9 +78,13 @@ tail_bench() {
       fi
       rss="$(awk '/^VmRSS:/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status")"
       local fields
-      fields="$(tr ' ' '\n' <<<"$line" | grep -E '^(ok|errors|p50_ms|p95_ms|p99_ms|p999_ms|max_ms)=' | tr '\n' ' ')"
+      fields="$(tr ' ' '\n' <<<"$line" | grep -E '^(ok|errors|p50_ms|p95_ms|p99_ms|p999_ms|max_ms|late_p99_ms)=' | tr '\n' ' ')"
       echo "tail $server adversary=$adversary run=$run ${fields}rss_mib=$rss" | tee -a "$out"
     done
+    if ((${#hogs[@]})); then
+      kill "${hogs[@]}" 2>/dev/null || true
+      wait "${hogs[@]}" 2>/dev/null || true
+    fi
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     rm -f "$stdout_file" "$stderr_file"

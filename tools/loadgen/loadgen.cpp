@@ -11,6 +11,11 @@
 // request's latency includes the wait. Requests due in the warm-up are sent but not counted. A
 // request not answered by the end of the run plus a grace period, or lost to an error, is counted
 // as an error. The last line is machine-readable: "loadgen key=value ...".
+//
+// Latency splits in two, reported apart: how late the request went out (the generator's own
+// delay: its wait for a CPU, or behind its other connections), and how long its answer took
+// after that. Where the generator shares the server's cores, the first is the floor under any
+// server's tail.
 #include <linux/sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -124,7 +129,8 @@ bool read_response(weft::net::tcp_stream& s, std::string& buf, totals& t) {
 
 void run_connection(const options& o, const weft::net::address& addr, unsigned k,
                     steady::time_point start, steady::time_point measure_from,
-                    steady::time_point end, loadgen::histogram& h, totals& t) {
+                    steady::time_point end, loadgen::histogram& h, loadgen::histogram& lag,
+                    loadgen::histogram& turnaround, totals& t) {
   const auto period = std::chrono::duration<double>(1.0 / o.rate);
   const auto stride = period * o.connections;
   auto due_of = [&](std::uint64_t j) {
@@ -153,6 +159,7 @@ void run_connection(const options& o, const weft::net::address& addr, unsigned k
   for (std::uint64_t j = 0; j < scheduled; ++j) {
     const auto due = due_of(j);
     if (steady::now() < due) weft::sleep_until(due);
+    const auto sent = steady::now();
     if (s.write_all(request, ec), ec || !read_response(s, buf, t)) {
       lose_from(j);
       return;
@@ -164,6 +171,10 @@ void run_connection(const options& o, const weft::net::address& addr, unsigned k
     }
     h.record(static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(latency).count()));
+    lag.record(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(sent - due).count()));
+    turnaround.record(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(due + latency - sent).count()));
     ++t.ok;
   }
 }
@@ -197,7 +208,9 @@ int main(int argc, char** argv) {
   request_short_slice();
   weft::config cfg;
   cfg.workers = o.workers;
-  static loadgen::histogram h;  // ~26 KiB of counters: not on a green thread's stack
+  static loadgen::histogram h;    // ~26 KiB of counters: not on a green thread's stack
+  static loadgen::histogram lag;  // how late each counted request went out: the generator's delay
+  static loadgen::histogram turnaround;  // from sending a request to reading its answer
   totals t;
   return weft::run(
       [&] {
@@ -211,7 +224,7 @@ int main(int argc, char** argv) {
         wg.add(static_cast<int>(o.connections));
         for (unsigned k = 0; k < o.connections; ++k) {
           weft::go([&, k] {
-            run_connection(o, addr, k, start, measure_from, end, h, t);
+            run_connection(o, addr, k, start, measure_from, end, h, lag, turnaround, t);
             wg.done();
           });
         }
@@ -231,13 +244,20 @@ int main(int argc, char** argv) {
             "p99.99 %.3f  max %.3f\n",
             ms(h.quantile(0.5)), ms(h.quantile(0.9)), ms(h.quantile(0.95)), ms(h.quantile(0.99)),
             ms(h.quantile(0.999)), ms(h.quantile(0.9999)), ms(h.max()));
+        std::printf("  sent late by (ms): p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n",
+                    ms(lag.quantile(0.5)), ms(lag.quantile(0.99)), ms(lag.quantile(0.999)),
+                    ms(lag.max()));
+        std::printf("  answered after sent (ms): p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f\n",
+                    ms(turnaround.quantile(0.5)), ms(turnaround.quantile(0.99)),
+                    ms(turnaround.quantile(0.999)), ms(turnaround.max()));
         std::printf(
             "loadgen rate=%.0f connections=%u ok=%llu errors=%llu p50_ms=%.3f p90_ms=%.3f "
-            "p95_ms=%.3f p99_ms=%.3f p999_ms=%.3f p9999_ms=%.3f max_ms=%.3f\n",
+            "p95_ms=%.3f p99_ms=%.3f p999_ms=%.3f p9999_ms=%.3f max_ms=%.3f "
+            "late_p99_ms=%.3f late_p999_ms=%.3f\n",
             o.rate, o.connections, static_cast<unsigned long long>(t.ok.load()),
             static_cast<unsigned long long>(errors), ms(h.quantile(0.5)), ms(h.quantile(0.9)),
             ms(h.quantile(0.95)), ms(h.quantile(0.99)), ms(h.quantile(0.999)),
-            ms(h.quantile(0.9999)), ms(h.max()));
+            ms(h.quantile(0.9999)), ms(h.max()), ms(lag.quantile(0.99)), ms(lag.quantile(0.999)));
         return errors == 0 ? 0 : 1;
       },
       cfg);
