@@ -90,7 +90,7 @@ progress "HTTP hello: server on core 0 (weft 1 worker, Go 1 P, a thread per conn
 http_bench "$build/bench/http_hello" "$build/go_http_hello" 3 5 "$raw/http.txt" "$build/bench/http_hello_threads" >/dev/null
 
 progress "p99 under the adversary (1M parked, churn, greedy tasks), 10K req/s over 1000 connections; weft, Tokio, Go, and the busy-loop control"
-tail_bench "$build" "$build/go_http_hello" 2 10 1000000 "$raw/tail.txt" "weft:1 tokio:1 go:1 weft:hog" >/dev/null
+tail_bench "$build" "$build/go_http_hello" 3 10 1000000 "$raw/tail.txt" "weft:1,tokio:1,go:1,weft:hog" >/dev/null
 
 progress "report and charts"
 python3 "$root/tools/bench_report.py" "$results"

@@ -2,74 +2,115 @@
 # Tail latency under adversarial load (issue: "Tail latency under adversarial load"). Runs
 # tools/loadgen at a fixed rate over keep-alive connections against bench/http_hello with all
 # workers, budget on and budget off, and against the Go and Tokio peers, each calm and then
-# carrying the in-process adversary (bench/adversary.hpp). Each server is started once per scenario and
-# measured `runs` times; one line per run:
+# carrying the in-process adversary (bench/adversary.hpp). One line per run:
 #   tail <server> adversary=<0|1|hog> run=K ok=N errors=N p50_ms=.. p95_ms=.. p99_ms=.. p999_ms=..
 #        max_ms=.. late_p99_ms=.. rss_mib=..
 # late_p99_ms is how late the generator itself sent its requests (p99): its own wait for a CPU,
 # which no server can take back. adversary=hog is the control: the calm server while plain
 # busy-loop processes, one per core, saturate the machine from outside, so the tail that any
 # server shows when the cores it shares with the generator are saturated.
+#
+# The servers of a group are all started first, each stopped (SIGSTOP) once ready, and then
+# measured in alternation, one run each per round, in an order rotated every round: only the
+# measured one runs (a stopped process takes no CPU), and a slow phase of this shared machine
+# (they last seconds to minutes) falls on every server alike instead of on whichever ran then.
 # Standalone: tools/tail_bench.sh [--runs N] [--seconds S] [--parked N]  (after tools/bench.sh
 # built build-bench/); tools/bench.sh sources it and calls tail_bench.
-#   tail_bench <build dir> <go binary> <runs> <seconds> <parked> <out file> [scenarios]
-# scenarios: "server:load ..." (default all nine); the Tokio peer is <build dir>/tokio-target/
-# release/tokio_http_hello, which tools/bench.sh builds.
+#   tail_bench <build dir> <go binary> <runs> <seconds> <parked> <out file> [groups]
+# groups: "server:load,server:load ..." (space between groups, commas within one; by default the
+# calm servers, then budget off under the adversary alone, then the rest under load). The Tokio
+# peer is <build dir>/tokio-target/release/tokio_http_hello, which tools/bench.sh builds.
 tail_bench() {
   local build="$1" go_bin="$2" runs="$3" secs="$4" parked="$5" out="$6"
-  local scenarios="${7:-weft:0 weft-nobudget:0 go:0 tokio:0 weft:1 weft-nobudget:1 go:1 tokio:1 weft:hog}"
-  local workers rate=10000 conns=1000
-  workers="$(nproc)"
+  local groups="${7:-weft:0,weft-nobudget:0,go:0,tokio:0 weft-nobudget:1 weft:1,tokio:1,go:1,weft:hog}"
   : >"$out"
   # 1000 connections on each side, plus the adversary's bookkeeping: more than the default 1024.
   ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-  local scenario
-  for scenario in $scenarios; do
-    local server="${scenario%%:*}" adversary="${scenario##*:}"
-    local cmd=()
-    case "$server" in
-      weft) cmd=("$build/bench/http_hello" --port 0 --workers "$workers") ;;
-      weft-nobudget) cmd=("$build/bench/http_hello" --port 0 --workers "$workers" --coop-budget 0) ;;
-      go) cmd=("$go_bin" -port 0 -workers "$workers") ;;
-      tokio) cmd=("$build/tokio-target/release/tokio_http_hello" -port 0 -workers "$workers") ;;
-    esac
-    if [[ $adversary == 1 ]]; then
-      if [[ $server == go || $server == tokio ]]; then cmd+=(-adversary -parked "$parked"); else cmd+=(--adversary --parked "$parked"); fi
-    fi
-    local stdout_file stderr_file
-    stdout_file="$(mktemp)"
-    stderr_file="$(mktemp)"
-    "${cmd[@]}" >"$stdout_file" 2>"$stderr_file" &
-    local pid=$!
-    local port="" waited=0
-    while ((waited < 3000)); do # up to 300 s: spawning a million parked tasks takes a while
-      port="$(sed -n 's/^listening on //p' "$stdout_file")"
-      if [[ -n $port ]] && { [[ $adversary != 1 ]] || grep -q "adversary ready" "$stderr_file"; }; then break; fi
-      if ! kill -0 "$pid" 2>/dev/null; then break; fi
-      sleep 0.1
-      waited=$((waited + 1))
-    done
-    if [[ -z $port ]] || ! kill -0 "$pid" 2>/dev/null; then
-      echo "tail_bench: $server (adversary=$adversary) did not start:" >&2
-      cat "$stderr_file" >&2
-      kill "$pid" 2>/dev/null || true
+  local group
+  for group in $groups; do
+    tail_group "$build" "$go_bin" "$runs" "$secs" "$parked" "$out" "${group//,/ }" || return 1
+  done
+}
+
+# Starts a scenario's server and stops it once it is ready; sets tail_pid and tail_port.
+tail_start() {
+  local build="$1" go_bin="$2" parked="$3" server="$4" adversary="$5"
+  local workers cmd=()
+  workers="$(nproc)"
+  case "$server" in
+    weft) cmd=("$build/bench/http_hello" --port 0 --workers "$workers") ;;
+    weft-nobudget) cmd=("$build/bench/http_hello" --port 0 --workers "$workers" --coop-budget 0) ;;
+    go) cmd=("$go_bin" -port 0 -workers "$workers") ;;
+    tokio) cmd=("$build/tokio-target/release/tokio_http_hello" -port 0 -workers "$workers") ;;
+    *) echo "tail_bench: unknown server $server" >&2; return 1 ;;
+  esac
+  if [[ $adversary == 1 ]]; then
+    if [[ $server == weft* ]]; then cmd+=(--adversary --parked "$parked"); else cmd+=(-adversary -parked "$parked"); fi
+  fi
+  local stdout_file stderr_file
+  stdout_file="$(mktemp)"
+  stderr_file="$(mktemp)"
+  "${cmd[@]}" >"$stdout_file" 2>"$stderr_file" &
+  tail_pid=$!
+  tail_port=""
+  local waited=0
+  while ((waited < 3000)); do # up to 300 s: spawning a million parked tasks takes a while
+    tail_port="$(sed -n 's/^listening on //p' "$stdout_file")"
+    if [[ -n $tail_port ]] && { [[ $adversary != 1 ]] || grep -q "adversary ready" "$stderr_file"; }; then break; fi
+    if ! kill -0 "$tail_pid" 2>/dev/null; then break; fi
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  if [[ -z $tail_port ]] || ! kill -0 "$tail_pid" 2>/dev/null; then
+    echo "tail_bench: $server (adversary=$adversary) did not start:" >&2
+    cat "$stderr_file" >&2
+    kill "$tail_pid" 2>/dev/null || true
+    rm -f "$stdout_file" "$stderr_file"
+    return 1
+  fi
+  kill -STOP "$tail_pid"
+  [[ $adversary == 1 ]] && sed 's/^/  /' "$stderr_file"
+  rm -f "$stdout_file" "$stderr_file"
+  return 0
+}
+
+# One group: its servers live together, stopped but for the one measured.
+tail_group() {
+  local build="$1" go_bin="$2" runs="$3" secs="$4" parked="$5" out="$6"
+  local -a scenarios=($7) pids=() ports=()
+  local i
+  for i in "${!scenarios[@]}"; do
+    local scenario="${scenarios[i]}"
+    if ! tail_start "$build" "$go_bin" "$parked" "${scenario%%:*}" "${scenario##*:}"; then
+      ((${#pids[@]})) && { kill -CONT "${pids[@]}"; kill "${pids[@]}"; wait "${pids[@]}"; } 2>/dev/null
       return 1
     fi
-    [[ $adversary == 1 ]] && sed 's/^/  /' "$stderr_file"
-    local hogs=()
-    if [[ $adversary == hog ]]; then
-      local h
-      for h in $(seq 1 "$workers"); do
-        bash -c 'while :; do :; done' &
-        hogs+=($!)
-      done
-    fi
-    local run
-    for run in $(seq 1 "$runs"); do
-      local line rss
-      local report
-      report="$("$build/bench/loadgen" --port "$port" --rate "$rate" --connections "$conns" \
+    pids[i]=$tail_pid
+    ports[i]=$tail_port
+  done
+  local n=${#scenarios[@]} run k
+  for run in $(seq 1 "$runs"); do
+    for k in $(seq 0 $((n - 1))); do
+      i=$(((k + run - 1) % n)) # rotated each round
+      local scenario="${scenarios[i]}" pid="${pids[i]}"
+      local server="${scenario%%:*}" adversary="${scenario##*:}"
+      local hogs=()
+      if [[ $adversary == hog ]]; then
+        local h
+        for h in $(seq 1 "$(nproc)"); do
+          bash -c 'while :; do :; done' &
+          hogs+=($!)
+        done
+      fi
+      kill -CONT "$pid"
+      local report line rss fields
+      report="$("$build/bench/loadgen" --port "${ports[i]}" --rate 10000 --connections 1000 \
         --duration "$secs" --warmup 2 2>&1)" || true
+      kill -STOP "$pid"
+      if ((${#hogs[@]})); then
+        kill "${hogs[@]}" 2>/dev/null || true
+        wait "${hogs[@]}" 2>/dev/null || true
+      fi
       line="$(awk '/^loadgen / {print}' <<<"$report")"
       # A run with errors keeps the generator's whole report (which errors: connect, bad, lost).
       if ! grep -q ' errors=0 ' <<<"$line"; then
@@ -77,18 +118,14 @@ tail_bench() {
         sed 's/^/  /' <<<"$report" >&2
       fi
       rss="$(awk '/^VmRSS:/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status")"
-      local fields
       fields="$(tr ' ' '\n' <<<"$line" | grep -E '^(ok|errors|p50_ms|p95_ms|p99_ms|p999_ms|max_ms|late_p99_ms)=' | tr '\n' ' ')"
       echo "tail $server adversary=$adversary run=$run ${fields}rss_mib=$rss" | tee -a "$out"
     done
-    if ((${#hogs[@]})); then
-      kill "${hogs[@]}" 2>/dev/null || true
-      wait "${hogs[@]}" 2>/dev/null || true
-    fi
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    rm -f "$stdout_file" "$stderr_file"
   done
+  kill -CONT "${pids[@]}" 2>/dev/null || true
+  kill "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
+  return 0
 }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
