@@ -2,8 +2,6 @@
 // timers, the global queue, the network, stealing from other workers (at most half the busy
 // ones spinning), then parking on its futex or, for one worker at a time, in epoll. Go's
 // findrunnable/stopm/wakep, Tokio's idle set.
-#include <sched.h>
-
 #include <algorithm>
 
 #include "futex.hpp"
@@ -190,19 +188,6 @@ green_thread* scheduler::steal(worker& w) {
   return nullptr;
 }
 
-// A worker that has stayed busy across a monitor period (the epoch moved on since it last offered
-// or woke) lets the OS run whoever waits for its core: another process's thread (a client on
-// the same machine), the kernel's network softirq thread. The kernel would otherwise preempt a
-// worker that never sleeps only at its timer tick, up to 4 ms away at HZ=250, or when its slice
-// ends, and every green thread queued on the worker waits the same. With nobody waiting, the
-// call returns at once: one system call per busy period of 200 µs.
-void scheduler::offer_core(worker& w) noexcept {
-  const std::uint32_t epoch = sched_epoch_.load(std::memory_order_relaxed);
-  if (epoch == w.core_offered_epoch) return;
-  w.core_offered_epoch = epoch;
-  sched_yield();
-}
-
 green_thread* scheduler::find_runnable(worker& w) {
   if (w.spare) return find_runnable_spare(w);
   for (;;) {
@@ -213,7 +198,6 @@ green_thread* scheduler::find_runnable(worker& w) {
       fire_timers(w, w.timers, now_ns());
     if (w.tick % global_check_interval == 0 || epoch_passed(w)) {
       w.epoch_seen = sched_epoch_.load(std::memory_order_relaxed);
-      offer_core(w);
       w.recent_time = coarse_now_ns();  // epochs pass every 200 µs while busy
       if (!global_.empty()) {
         std::uint32_t n;
@@ -248,8 +232,7 @@ green_thread* scheduler::find_runnable(worker& w) {
       }
     }
     park_worker(w);
-    w.recent_time = coarse_now_ns();                                      // it may have slept long
-    w.core_offered_epoch = sched_epoch_.load(std::memory_order_relaxed);  // it just gave it up
+    w.recent_time = coarse_now_ns();  // it may have slept long
   }
 }
 

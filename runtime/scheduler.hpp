@@ -48,8 +48,6 @@ struct alignas(64) worker {
   std::atomic<bool> preempt{false};
   std::uint32_t runnext_streak = 0;
   std::uint32_t epoch_seen = 0;  // the monitor's scheduling epoch at this worker's last check
-  // The epoch at which this worker last offered its core to the OS (offer_core), or woke.
-  std::uint32_t core_offered_epoch = 0;
   std::uint64_t rng;
   bool spinning = false;
 
@@ -242,7 +240,6 @@ class scheduler {
   void unpark(worker& w) noexcept;
   worker* pop_idle() noexcept;  // takes a worker off the idle list (null: none)
   bool poll_network(worker& w) noexcept;
-  void offer_core(worker& w) noexcept;
   bool park_in_poller(worker& w, std::int64_t deadline);
   bool work_for(const worker& w) const noexcept;  // anything `w` may take now
   std::int64_t earliest_timer() const noexcept;
