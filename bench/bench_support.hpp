@@ -17,6 +17,13 @@ namespace weft_bench {
 // caches and the monitor's judgements as a running server would have them, not the first
 // millisecond of a fresh runtime (at 2 workers, threads just started and caches still cold).
 // Reports "ns_per_op", the figure the Go peers print for the same shape.
+inline void report_ops(benchmark::State& state, unsigned workers, std::int64_t ops) {
+  state.counters["ns_per_op"] = benchmark::Counter(
+      static_cast<double>(ops) * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert |
+                                           benchmark::Counter::kIsIterationInvariant);
+  state.counters["workers"] = workers;
+}
+
 template <class Body>
 void run_timed(benchmark::State& state, unsigned workers, std::int64_t ops, Body body) {
   weft::config cfg;
@@ -33,10 +40,26 @@ void run_timed(benchmark::State& state, unsigned workers, std::int64_t ops, Body
         cfg);
     state.SetIterationTime(seconds);
   }
-  state.counters["ns_per_op"] = benchmark::Counter(
-      static_cast<double>(ops) * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert |
-                                           benchmark::Counter::kIsIterationInvariant);
-  state.counters["workers"] = workers;
+  report_ops(state, workers, ops);
+}
+
+// As run_timed, for shapes with an untimed set-up: `body(ops)` returns the seconds of its own
+// timed part.
+template <class Body>
+void run_partly_timed(benchmark::State& state, unsigned workers, std::int64_t ops, Body body) {
+  weft::config cfg;
+  cfg.workers = workers;
+  for (auto _ : state) {
+    double seconds = 0;
+    weft::run(
+        [&] {
+          (void)body(ops);  // warm-up
+          seconds = body(ops);
+        },
+        cfg);
+    state.SetIterationTime(seconds);
+  }
+  report_ops(state, workers, ops);
 }
 
 // Each shape at 1 worker (single-threaded mode) and at all hardware threads, one run per

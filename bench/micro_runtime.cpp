@@ -4,7 +4,12 @@
 //   wakeup          two green threads handing a baton through mutex + condition_variable
 //                   (ns per round trip: two parks, two wake-ups)
 //   fib             fork-join fib(35), a green thread per call above 20 (ns per whole fib)
+//   cancel_parked   100K green threads of a scope parked in recv: cancel the scope and join
+//                   them all (ns per green thread; set-up untimed)
+//   wake_parked     the same 100K woken by closing their channel instead, and joined: what
+//                   cancel_parked costs beyond waking
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 
@@ -13,6 +18,7 @@
 namespace {
 
 using weft_bench::per_workers;
+using weft_bench::run_partly_timed;
 using weft_bench::run_timed;
 
 void spawn_complete(benchmark::State& state) {
@@ -78,10 +84,44 @@ void fib(benchmark::State& state) {
   });
 }
 
+// 100K green threads of `s` parked on `never`; returns once all are parked.
+void park_crowd(weft::scope& s, weft::chan<int>& never, std::int64_t n) {
+  const std::uint64_t before = weft::stats().parked;
+  for (std::int64_t i = 0; i < n; ++i)
+    s.go(weft::spawn_options{.stack_size = 16 * 1024}, [never]() mutable { (void)never.recv(); });
+  while (weft::stats().parked < before + static_cast<std::uint64_t>(n))
+    weft::sleep_for(std::chrono::microseconds(200));
+}
+
+template <bool Cancel>
+void release_parked(benchmark::State& state) {
+  run_partly_timed(state, static_cast<unsigned>(state.range(0)), 100'000, [](std::int64_t n) {
+    weft::chan<int> never(0);
+    weft::scope s;
+    park_crowd(s, never, n);
+    const auto t0 = std::chrono::steady_clock::now();
+    if constexpr (Cancel) {
+      s.cancel();
+    } else {
+      never.close();
+    }
+    s.wait();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  });
+}
+void cancel_parked(benchmark::State& state) {
+  release_parked<true>(state);
+}
+void wake_parked(benchmark::State& state) {
+  release_parked<false>(state);
+}
+
 BENCHMARK(spawn_complete)->Apply(per_workers);
 BENCHMARK(yield)->Apply(per_workers);
 BENCHMARK(wakeup)->Apply(per_workers);
 BENCHMARK(fib)->Apply(per_workers);
+BENCHMARK(cancel_parked)->Apply(per_workers);
+BENCHMARK(wake_parked)->Apply(per_workers);
 
 }  // namespace
 

@@ -80,7 +80,7 @@ chan_result park_on(chan_core& c, chan_node& n, node_queue& q) {
   c.lock.lock();
   q.remove(n);
   c.lock.unlock();
-  throw_forced_unwind();
+  throw_cancelled();
 }
 
 chan_node* chan_core::close_locked() {
@@ -112,7 +112,7 @@ void block_forever() {
   waiter w;
   park(w, nullptr, no_deadline,
        wait_reason::forever);  // only shutdown (or, on an OS thread, nothing) ends this
-  throw_forced_unwind();
+  throw_cancelled();
 }
 
 }  // namespace weft::detail

@@ -192,7 +192,7 @@ std::size_t select_run(select_case* cases, std::size_t n) {
     }
     locks.unlock();
 
-    if (why == wake_reason::cancelled) throw_forced_unwind();
+    if (why == wake_reason::cancelled) throw_cancelled();
     if (why == wake_reason::timed_out) return timeout_index;
     const chan_node& won = *static_cast<chan_node*>(w.payload);
     const select_case& sc = cases[won.case_index];

@@ -30,13 +30,24 @@ io_wait_result wait_os_thread(poll_descriptor* pd, io_direction dir, std::int64_
 io_wait_result wait_io(poll_descriptor* pd, io_direction dir, std::int64_t deadline) {
   if (!current_green()) return wait_os_thread(pd, dir, deadline);
   const io_wait_result r = netpoller::instance().wait(pd, dir, deadline);
-  if (r == io_wait_result::cancelled) throw_forced_unwind();
+  if (r == io_wait_result::cancelled && unwinding_for_shutdown()) throw_cancelled();
   return r;
 }
 
 std::error_code wait_error(io_wait_result r) noexcept {
-  return r == io_wait_result::timed_out ? std::make_error_code(std::errc::timed_out)
-                                        : closed_error();
+  switch (r) {
+    case io_wait_result::timed_out:
+      return std::make_error_code(std::errc::timed_out);
+    case io_wait_result::cancelled:
+      return std::make_error_code(std::errc::operation_canceled);
+    default:
+      return closed_error();
+  }
+}
+
+void throw_io_error(const std::error_code& ec, const std::string& what) {
+  if (ec == std::errc::operation_canceled) throw weft::cancelled{};
+  throw std::system_error(ec, what);
 }
 
 }  // namespace weft::detail

@@ -2,18 +2,23 @@
 // plain OS threads block in poll(2).
 #pragma once
 
+#include <string>
 #include <system_error>
 
 #include "poller.hpp"
 
 namespace weft::detail {
 
-// Waits until `dir` may make progress on `pd`. `cancelled` (the runtime is ending) never
-// returns: it throws forced_unwind so the green thread unwinds.
+// Waits until `dir` may make progress on `pd`. `cancelled` is returned for a cancellation
+// request (the caller reports std::errc::operation_canceled); at the end of weft::run it throws
+// weft::cancelled instead, so the green thread unwinds.
 io_wait_result wait_io(poll_descriptor* pd, io_direction dir, std::int64_t deadline);
 
 // The error a failed wait reports.
 std::error_code wait_error(io_wait_result r) noexcept;
+// What the throwing overloads throw for `ec`: weft::cancelled for operation_canceled (a
+// cancelled wait), else std::system_error.
+[[noreturn]] void throw_io_error(const std::error_code& ec, const std::string& what);
 
 // RAII for one operation on a descriptor: the fd stays open until it ends.
 class io_operation {

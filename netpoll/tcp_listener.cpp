@@ -94,7 +94,7 @@ tcp_listener tcp_listener::bind(std::string_view addr, const listen_options& opt
   std::error_code ec;
   const address a = address::parse(addr);
   tcp_listener l = bind(a, opts, ec);
-  if (ec) throw std::system_error(ec, "weft::net::tcp_listener::bind to " + a.to_string());
+  if (ec) detail::throw_io_error(ec, "weft::net::tcp_listener::bind to " + a.to_string());
   return l;
 }
 
@@ -129,7 +129,13 @@ tcp_stream tcp_listener::accept(std::error_code& ec) {
         ec = std::make_error_code(std::errc::timed_out);
         return {};
       }
-      detail::sleep_until_ns(std::min(now + backoff, deadline));
+      try {
+        detail::sleep_until_ns(std::min(now + backoff, deadline));
+      } catch (const weft::cancelled&) {
+        if (detail::unwinding_for_shutdown()) throw;
+        ec = std::make_error_code(std::errc::operation_canceled);
+        return {};
+      }
       backoff = std::min(backoff * 2, backoff_max_ns);
       if (pd_->closing()) {
         ec = detail::closed_error();
@@ -152,7 +158,7 @@ tcp_stream tcp_listener::accept(std::error_code& ec) {
 tcp_stream tcp_listener::accept() {
   std::error_code ec;
   tcp_stream s = accept(ec);
-  if (ec) throw std::system_error(ec, "weft::net::tcp_listener::accept");
+  if (ec) detail::throw_io_error(ec, "weft::net::tcp_listener::accept");
   return s;
 }
 

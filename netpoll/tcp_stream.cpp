@@ -129,7 +129,7 @@ tcp_stream tcp_stream::connect(const address& addr, std::chrono::nanoseconds tim
 tcp_stream tcp_stream::connect(const address& addr, std::chrono::nanoseconds timeout) {
   std::error_code ec;
   tcp_stream s = connect(addr, timeout, ec);
-  if (ec) throw std::system_error(ec, "weft::net::tcp_stream::connect to " + addr.to_string());
+  if (ec) detail::throw_io_error(ec, "weft::net::tcp_stream::connect to " + addr.to_string());
   return s;
 }
 
@@ -172,7 +172,7 @@ std::size_t tcp_stream::read(std::span<std::byte> buffer, std::error_code& ec) {
 std::size_t tcp_stream::read(std::span<std::byte> buffer) {
   std::error_code ec;
   const std::size_t n = read(buffer, ec);
-  if (ec) throw std::system_error(ec, "weft::net::tcp_stream::read");
+  if (ec) detail::throw_io_error(ec, "weft::net::tcp_stream::read");
   return n;
 }
 
@@ -209,7 +209,7 @@ std::size_t tcp_stream::write_all(std::span<const std::byte> data, std::error_co
 void tcp_stream::write_all(std::span<const std::byte> data) {
   std::error_code ec;
   write_all(data, ec);
-  if (ec) throw std::system_error(ec, "weft::net::tcp_stream::write_all");
+  if (ec) detail::throw_io_error(ec, "weft::net::tcp_stream::write_all");
 }
 
 void tcp_stream::shutdown(shutdown_how how) {

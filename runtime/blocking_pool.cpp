@@ -71,6 +71,19 @@ void blocking_pool::submit(blocking_job* job) {
   }
 }
 
+bool blocking_pool::withdraw(blocking_job* job) {
+  std::lock_guard lk(m_);
+  blocking_job* prev = nullptr;
+  for (blocking_job* j = head_; j; prev = j, j = j->next) {
+    if (j != job) continue;
+    (prev ? prev->next : head_) = j->next;
+    if (tail_ == j) tail_ = prev;
+    --queued_;
+    return true;
+  }
+  return false;
+}
+
 void blocking_pool::thread_main(thread_list::iterator self) {
   std::unique_lock lk(m_);
   for (;;) {
@@ -114,7 +127,8 @@ std::uint64_t blocking_pool::queued() const {
 
 void run_on_blocking_pool(blocking_job& job) {
   green_thread* g = current_green();
-  g->sched->blocking().submit(&job);
+  blocking_pool& pool = g->sched->blocking();
+  pool.submit(&job);
   waiter w;
   job.lock.lock();
   if (job.done) {
@@ -124,16 +138,40 @@ void run_on_blocking_pool(blocking_job& job) {
   }
   job.waiters.push_back(w);
   if (park(w, &job.lock, no_deadline, wait_reason::blocking) == wake_reason::notified) return;
-  // weft::run is ending: `f` may still use this stack, so wait for it before unwinding.
+  job.lock.lock();
+  job.waiters.remove(w);
+  job.lock.unlock();
+  // Cancelled. A call no pool thread has started never runs; one that runs is not interrupted,
+  // and `f` may use this stack: wait (uncancellably) for it, then drop its result.
+  const bool shutdown = shutting_down(g);
+  if (!shutdown && pool.withdraw(&job)) throw_cancelled();
+  if (!shutdown) {
+    cancel_shield shield;
+    for (;;) {
+      waiter again;
+      job.lock.lock();
+      if (job.done) {
+        job.lock.unlock();
+        break;
+      }
+      job.waiters.push_back(again);
+      if (park(again, &job.lock, no_deadline, wait_reason::blocking) == wake_reason::notified)
+        break;
+      job.lock.lock();  // weft::run is ending meanwhile: wait as below
+      job.waiters.remove(again);
+      job.lock.unlock();
+      break;
+    }
+  }
+  // weft::run is ending: no worker runs, so poll until the pool is done with it.
   for (;;) {
     job.lock.lock();
-    job.waiters.remove(w);
     const bool done = job.done;
     job.lock.unlock();
     if (done) break;
     std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
-  throw_forced_unwind();
+  throw_cancelled();
 }
 
 bool on_green_thread() noexcept {

@@ -23,6 +23,8 @@ class blocking_pool {
 
   // Queues `job`; a thread runs job->invoke, then marks it done and wakes its waiter.
   void submit(blocking_job* job);
+  // Takes `job` back out of the queue if no thread has started it; false once one has.
+  bool withdraw(blocking_job* job);
 
   unsigned threads() const;       // alive now
   unsigned idle_threads() const;  // alive and waiting for a job

@@ -42,9 +42,13 @@ struct park_state {
   timer_node* timer = nullptr;  // queued after the switch; null without a deadline
 };
 
+// What only some green threads need for cancellation, allocated on first use by the green
+// thread itself and freed when it ends: the source of this_green_thread::stop_token().
+struct cancel_extra;
+
 // Kept small: a million parked green threads hold a million of these, and a record that spans
-// fewer cache lines is cheaper to hand to another worker. 168 bytes here, so with a small
-// callable the whole allocation fits jemalloc's 192-byte class.
+// fewer cache lines is cheaper to hand to another worker. 192 bytes here (168 before
+// cancellation), so with a callable of one pointer the whole allocation fits 224 bytes.
 struct green_thread {
   fcontext ctx = nullptr;        // saved context while not running; null before the first run
   green_thread* next = nullptr;  // run-queue link
@@ -59,7 +63,6 @@ struct green_thread {
 
   std::uint64_t id = 0;
   const task_vtable* vtable = nullptr;
-  std::size_t stack_size = 0;  // reservation requested (0: the runtime default)
   void* stack_base = nullptr;  // lowest address of the mapping (guard page first)
   std::size_t stack_mapped = 0;
   park_state* parking = nullptr;  // set while parked
@@ -67,15 +70,27 @@ struct green_thread {
   std::uint32_t budget = 0;
   std::uint32_t unconstrained_depth = 0;  // weft::unconstrained scopes alive: no budget spent
   std::uint32_t alloc_size = 0;           // of this record with its callable and name
-  std::uint16_t storage_off = 0;          // where the callable starts, from `this`
-  std::uint8_t alloc_align = 0;           // alignment asked of the allocator (0: its default)
-  bool cancel_requested = false;          // shutdown asked it to unwind
-  bool unwinding = false;  // forced_unwind is (or was) in flight: parks work normally
+  // Cancellation (runtime/cancel.hpp). cancel_bits holds everything a park must honour, so that
+  // a park with none of it tests one word: the cancel_shield depth (the green thread's own),
+  // a request (cancellers), the runtime's end, and whether `deadline` is set. A canceller counts
+  // itself into cancel_holds and claims the waiter published in cancel_wait; the green thread
+  // publishes its waiter only once switched out, and leaves a park only when cancel_holds is 0
+  // (no visitor, and the worker done queuing the park's timer: parker_busy_hold).
+  std::atomic<std::uint32_t> cancel_bits{0};
+  std::uint16_t storage_off = 0;  // where the callable starts, from `this`
+  std::atomic<std::uint16_t> cancel_holds{0};
+  std::uint8_t alloc_align = 0;  // alignment asked of the allocator (0: its default)
+  bool unwinding = false;        // shutdown's unwinding is (or was) in flight: parks work normally
   switch_reason reason = switch_reason::yield;
   // For dumps and the deadlock report (read by other threads, hence atomic, written relaxed).
   std::atomic<wait_reason> waiting_for{wait_reason::none};
 
   switch_annotations annotations;
+  std::uint32_t stack_size = 0;  // reservation requested (0: the runtime default)
+
+  std::atomic<waiter*> cancel_wait{nullptr};
+  std::int64_t deadline = no_deadline;  // its scopes' earliest; bounds every cancellable wait
+  std::atomic<cancel_extra*> extra{nullptr};
 
   std::atomic<std::int64_t> parked_since{0};  // coarse steady-clock ns
   const char* name = nullptr;  // spawn_options::name, stored after the callable; null if none
@@ -88,6 +103,28 @@ struct green_thread {
 
   void* storage() noexcept { return reinterpret_cast<char*>(this) + storage_off; }
 };
+
+inline constexpr std::uint32_t shield_mask = 0xff;  // cancel_shield depth, at most 255
+inline constexpr std::uint32_t cancel_requested_bit = 1u << 8;
+inline constexpr std::uint32_t shutdown_bit = 1u << 9;  // weft::run is ending: unwind
+inline constexpr std::uint32_t has_deadline_bit = 1u << 10;
+inline constexpr std::uint16_t parker_busy_hold = 0x100;  // in cancel_holds; visitors below it
+
+inline bool cancel_requested(const green_thread* g) noexcept {
+  return g->cancel_bits.load(std::memory_order_relaxed) & cancel_requested_bit;
+}
+inline bool shutting_down(const green_thread* g) noexcept {
+  return g->cancel_bits.load(std::memory_order_relaxed) & shutdown_bit;
+}
+// Sets the green thread's deadline (no_deadline: none); by itself, or before it first runs.
+inline void set_deadline(green_thread* g, std::int64_t d) noexcept {
+  g->deadline = d;
+  if (d != no_deadline) {
+    g->cancel_bits.fetch_or(has_deadline_bit, std::memory_order_relaxed);
+  } else {
+    g->cancel_bits.fetch_and(~has_deadline_bit, std::memory_order_relaxed);
+  }
+}
 
 // A FIFO chain of green threads linked by `next`, built before it is handed over in one go (to
 // the global queue, or to a local ring one by one).

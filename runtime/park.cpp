@@ -6,6 +6,7 @@
 #include <thread>
 #include <type_traits>
 
+#include "cancel.hpp"
 #include "futex.hpp"
 #include "scheduler.hpp"
 #include "weft/coop.hpp"
@@ -112,15 +113,17 @@ bool spinning_may_help() noexcept {
   return !g || !g->sched->single();
 }
 
-void throw_forced_unwind() {
-  throw forced_unwind{};
+void throw_cancelled() {
+  throw weft::cancelled{};
 }
 
 namespace {
 
-// The runtime is ending: a green thread asked to unwind must not start a new wait.
+// The runtime is ending: a green thread asked to unwind must not start a new wait. Once its
+// unwinding is under way, waits work normally (destructors may join what is unwinding too), and
+// the runtime claims them again while any are left.
 bool must_unwind(green_thread* g) noexcept {
-  if (!g->cancel_requested || g->unwinding) return false;
+  if (!shutting_down(g) || g->unwinding) return false;
   g->unwinding = true;
   return true;
 }
@@ -170,6 +173,8 @@ const char* wait_reason_name(wait_reason r) noexcept {
       return "nil channel (forever)";
     case wait_reason::blocking:
       return "blocking call";
+    case wait_reason::scope:
+      return "scope";
   }
   return "parked";
 }
@@ -182,17 +187,13 @@ std::int64_t coarse_now_ns() noexcept {
 
 static_assert(std::is_trivially_destructible_v<timer_node>, "park_multi never destroys it");
 
-wake_reason park_multi(waiter& w, spinlock* const* held, std::uint32_t held_count,
-                       std::int64_t deadline, wait_reason what) {
-  green_thread* g = current_green();
-  if (!g) return park_os_thread(w, held, held_count, deadline);
-  if (must_unwind(g) || (deadline != no_deadline && deadline <= now_ns())) {
-    // Nobody can claim w while we hold `held` (or, without a lock, nobody knows of it yet).
-    const wake_reason why = g->unwinding ? wake_reason::cancelled : wake_reason::timed_out;
-    w.claim(why);
-    for (std::uint32_t i = 0; i < held_count; ++i) held[i]->unlock();
-    return w.reason();
-  }
+namespace {
+
+// The switch away and back, common to every park of a green thread.
+[[gnu::always_inline]] inline wake_reason park_switch(green_thread* g, waiter& w,
+                                                      spinlock* const* held,
+                                                      std::uint32_t held_count,
+                                                      std::int64_t deadline, wait_reason what) {
   w.thread = g;
   // The worker's clock, refreshed every few switches: a dump's "waited 3.2 s" needs no more,
   // and reading a clock on every park would cost more than the rest of the park's bookkeeping.
@@ -208,6 +209,8 @@ wake_reason park_multi(waiter& w, spinlock* const* held, std::uint32_t held_coun
     state.timer = ::new (timer_space) timer_node;
     state.timer->when = deadline;
     state.timer->target = &w;
+    // A canceller may wake us while the worker still queues this timer: wait for it to finish.
+    g->cancel_holds.fetch_add(parker_busy_hold, std::memory_order_relaxed);
   }
   g->parking = &state;
   g->reason = switch_reason::park;
@@ -218,9 +221,59 @@ wake_reason park_multi(waiter& w, spinlock* const* held, std::uint32_t held_coun
   to->resumes.store(to->resumes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   g->waiting_for.store(wait_reason::none, std::memory_order_relaxed);
   g->parking = nullptr;
+  leave_wait(g);
   if (state.timer) timer_heap::cancel(*state.timer);  // trivially destructible: nothing else
-  const wake_reason why = w.reason();
-  if (why == wake_reason::cancelled) g->unwinding = true;
+  return w.reason();
+}
+
+// A park with a deadline, or with cancellation state to honour (a request, a shield, the end of
+// weft::run, the green thread's own deadline).
+[[gnu::noinline]] wake_reason park_checked(green_thread* g, waiter& w, spinlock* const* held,
+                                           std::uint32_t held_count, std::int64_t deadline,
+                                           wait_reason what) {
+  const std::uint32_t bits = g->cancel_bits.load(std::memory_order_relaxed);
+  // A mutex wait is never cancelled (as in Go and userver): a lock is held only briefly, and
+  // cleanup code must be able to take one.
+  const bool cancellable = what != wait_reason::mutex && (bits & shield_mask) == 0;
+  bool bounded_by_thread = false;  // the green thread's deadline comes first
+  if (cancellable && (bits & has_deadline_bit) && g->deadline < deadline) {
+    deadline = g->deadline;
+    bounded_by_thread = true;
+  }
+  const bool shutdown = must_unwind(g);
+  const bool requested = cancellable && (bits & cancel_requested_bit);
+  if (shutdown || requested || (deadline != no_deadline && deadline <= now_ns())) {
+    // Nobody can claim w while we hold `held` (or, without a lock, nobody knows of it yet).
+    wake_reason why = wake_reason::timed_out;
+    if (shutdown || requested) {
+      why = wake_reason::cancelled;
+    } else if (bounded_by_thread) {
+      why = wake_reason::cancelled;
+      note_deadline_passed(g);
+    }
+    w.claim(why);
+    for (std::uint32_t i = 0; i < held_count; ++i) held[i]->unlock();
+    return w.reason();
+  }
+  wake_reason why = park_switch(g, w, held, held_count, deadline, what);
+  if (why == wake_reason::cancelled && shutting_down(g)) g->unwinding = true;
+  if (why == wake_reason::timed_out && bounded_by_thread) {
+    why = wake_reason::cancelled;
+    note_deadline_passed(g);
+  }
+  return why;
+}
+
+}  // namespace
+
+wake_reason park_multi(waiter& w, spinlock* const* held, std::uint32_t held_count,
+                       std::int64_t deadline, wait_reason what) {
+  green_thread* g = current_green();
+  if (!g) return park_os_thread(w, held, held_count, deadline);
+  if (deadline != no_deadline || g->cancel_bits.load(std::memory_order_relaxed) != 0) [[unlikely]]
+    return park_checked(g, w, held, held_count, deadline, what);
+  const wake_reason why = park_switch(g, w, held, held_count, no_deadline, what);
+  if (why == wake_reason::cancelled && shutting_down(g)) g->unwinding = true;
   return why;
 }
 
@@ -234,7 +287,7 @@ void yield_now() {
     std::this_thread::yield();
     return;
   }
-  if (must_unwind(g)) throw_forced_unwind();
+  if (must_unwind(g)) throw_cancelled();  // not a wait: only the runtime's end unwinds here
   g->reason = switch_reason::yield;
   if (!g->sched->hand_off(*g->running_on, g)) switch_out(g, switch_reason::yield);
 }
@@ -282,11 +335,12 @@ void coop_yield() {
 void sleep_until_ns(std::int64_t deadline) {
   waiter w;
   const wake_reason why = park(w, nullptr, deadline, wait_reason::sleep);
-  if (why == wake_reason::cancelled) throw_forced_unwind();
+  if (why == wake_reason::cancelled) throw_cancelled();
 }
 
-void event::set() noexcept {
+void event::set(green_thread** clear) noexcept {
   lock_.lock();
+  if (clear) *clear = nullptr;
   set_.store(true, std::memory_order_release);
   waiter* chain = waiters_.claim_all();
   lock_.unlock();
@@ -306,7 +360,7 @@ void event::wait() {
   lock_.lock();
   waiters_.remove(w);
   lock_.unlock();
-  throw_forced_unwind();
+  throw_cancelled();
 }
 
 }  // namespace weft::detail

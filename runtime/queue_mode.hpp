@@ -21,6 +21,9 @@ struct worker;
 // Whether membarrier's private expedited command works here (registered on first call). Without
 // it no worker goes private. Never under TSan, which cannot model the asymmetric fence.
 bool private_queues_supported() noexcept;
+// membarrier(2) for this process is registered (private_queues_supported() registers it): a full
+// barrier on every core running one of its threads. Only valid when that returned true.
+void asymmetric_barrier() noexcept;
 
 // The monitor's: ends `w`'s private mode from outside and lets thieves take its queue.
 void revoke_private_queue(worker& w) noexcept;

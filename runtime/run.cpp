@@ -62,7 +62,7 @@ int run_main(std::function<int()> main, const config& cfg) {
   auto body = [&] {
     try {
       rc = main();
-    } catch (const forced_unwind&) {
+    } catch (const weft::cancelled&) {
       throw;
     } catch (...) {
       error = std::current_exception();

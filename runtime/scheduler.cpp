@@ -21,7 +21,7 @@
 namespace weft::detail {
 
 #if !WEFT_ASAN && !WEFT_TSAN
-static_assert(sizeof(green_thread) <= 168,
+static_assert(sizeof(green_thread) <= 192,
               "a green thread record outgrew its budget (see green_thread.hpp)");
 #endif
 
@@ -48,17 +48,18 @@ void green_entry(transfer t) noexcept {
   green_thread* g = w->current;
   annotate_entered(g->annotations);  // first: the sanitizers must know which stack this is
   w->sched->resumed(t);
-  if (!g->cancel_requested) {
+  if (!shutting_down(g)) {
     try {
       g->vtable->invoke(g->storage());
-    } catch (const forced_unwind&) {
-      // unwound at shutdown: done
+    } catch (const weft::cancelled&) {
+      // cancelled (or unwound at shutdown): it stopped as asked
     } catch (...) {
       fatal_uncaught_exception(g->id, g->name, std::current_exception());
     }
   }
   g->vtable->destroy(g->storage());
   destroy_locals(g);
+  release_cancel_extra(g);
   g->reason = switch_reason::exit;
   w = g->running_on;
   // Hand over directly unless ASan runs: the frames of hand_off would stay poisoned on this
@@ -209,6 +210,8 @@ green_thread* scheduler::create(std::size_t storage_size, std::size_t storage_al
   // Fail here, with std::system_error, if no stack could be had when it first runs.
   if (o.stack_size != 0) {
     depot_.probe(o.stack_size);
+    if (o.stack_size > UINT32_MAX)
+      throw std::invalid_argument("weft::go/spawn: stacks beyond 4 GiB are unsupported");
   } else if (on_worker) {
     w->stacks.ensure_available();
   }
@@ -231,7 +234,7 @@ green_thread* scheduler::create(std::size_t storage_size, std::size_t storage_al
   g->alloc_align = static_cast<std::uint8_t>(alloc_align);
   g->vtable = vt;
   g->sched = this;
-  g->stack_size = o.stack_size;
+  g->stack_size = static_cast<std::uint32_t>(o.stack_size);
   if (name_len) {
     char* name = static_cast<char*>(mem) + offset + storage_size;
     o.name.copy(name, name_len);
@@ -370,14 +373,20 @@ void scheduler::after_switch_slow(worker& w, green_thread* g) noexcept {
       // again as soon as the first lock is released: copy the pointers out first.
       park_state& p = *g->parking;
       w.unlock_scratch.assign(p.locks, p.locks + p.lock_count);
-      if (p.timer) {
-        timer_home(w).insert(*p.timer);
+      timer_node* timer = p.timer;
+      // Published first, so a request made from here on reaches it; a canceller that wakes g
+      // now finds it waiting for parker_busy_hold before it takes its timer back out.
+      const bool self_cancelled = publish_wait(g, p.on);
+      if (timer) {
+        timer_home(w).insert(*timer);
         // A spare keeps no timers: worker 0 may sleep past this one unless it looks again.
         if (w.spare) {
           if (worker* iw = pop_idle()) unpark(*iw);
         }
+        g->cancel_holds.fetch_sub(parker_busy_hold, std::memory_order_release);
       }
       for (spinlock* held : w.unlock_scratch) held->unlock();
+      if (self_cancelled) make_runnable(g, &w, placement::back);
       break;
     }
     case switch_reason::exit:
@@ -454,7 +463,7 @@ void scheduler::run_workers() {
 }
 
 // After main returned and the other workers stopped: every green thread still alive is resumed
-// with cancel_requested, so that its next park point throws forced_unwind and its destructors
+// with shutdown_bit set, so that its next park point throws weft::cancelled and its destructors
 // run. Single-threaded, on the caller of run() acting as worker 0.
 void scheduler::unwind_remaining() {
   worker& w0 = *workers_[0];
@@ -480,7 +489,7 @@ void scheduler::unwind_remaining() {
     for (auto& v : workers_) {
       v->registry_lock.lock();
       for (green_thread* g = v->registry; g; g = g->reg_next) {
-        if (g->cancel_requested || !g->parking) continue;
+        if (shutting_down(g) || !g->parking) continue;
         if (g->parking->on->claim(wake_reason::cancelled))
           batch.push_back(g);
         else
@@ -494,7 +503,10 @@ void scheduler::unwind_remaining() {
       continue;
     }
     for (green_thread* g : batch) {
-      g->cancel_requested = true;
+      // The same request a canceller makes (the stop token fires too), delivered by the claim
+      // above; shutdown_bit makes it one no handler can outlive.
+      g->cancel_bits.fetch_or(cancel_requested_bit | shutdown_bit, std::memory_order_relaxed);
+      if (cancel_extra* ex = g->extra.load(std::memory_order_acquire)) ex->source.request_stop();
       run_green(w0, g);
     }
   }
@@ -504,7 +516,7 @@ void scheduler::unwind_remaining() {
   if (left) {
     std::fprintf(stderr,
                  "weft: %zu green thread(s) parked again while being unwound at the end of "
-                 "weft::run (e.g. caught forced_unwind without rethrowing); they are leaked\n",
+                 "weft::run (e.g. caught weft::cancelled without rethrowing); they are leaked\n",
                  left);
   }
   tls_worker = nullptr;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "blocking_pool.hpp"
+#include "cancel.hpp"
 #include "context_switch.hpp"
 #include "global_queue.hpp"
 #include "green_thread.hpp"
@@ -221,7 +222,15 @@ class scheduler {
       if (g->reason == switch_reason::park) {
         const park_state& p = *g->parking;
         if (p.lock_count == 1 && !p.timer) {
-          p.locks[0]->unlock();  // from here g may run, and `p` is gone: nothing after this
+          spinlock* held = p.locks[0];
+          // Published, the waiter may be claimed by a canceller (and g run) before the unlock:
+          // nothing of `p` is read after this.
+          if (publish_wait(g, p.on)) [[unlikely]] {
+            held->unlock();
+            make_runnable(g, &w, placement::back);
+            return;
+          }
+          held->unlock();  // from here g may run, and `p` is gone: nothing after this
           return;
         }
       }

@@ -68,7 +68,7 @@ void wait_group::wait() {
     ++departed_;
   }
   lock_.unlock();
-  detail::throw_forced_unwind();
+  detail::throw_cancelled();
 }
 
 bool mutex::try_lock() noexcept {
@@ -108,7 +108,7 @@ void mutex::lock() {
   waiters_.remove(w);
   if (waiters_.empty()) state_.fetch_and(~waiters_bit, std::memory_order_relaxed);
   lock_.unlock();
-  detail::throw_forced_unwind();
+  detail::throw_cancelled();
 }
 
 void mutex::unlock() {
@@ -151,7 +151,7 @@ bool condition_variable::park_enqueued(detail::waiter& w, std::int64_t deadline)
   lock_.lock();
   waiters_.remove(w);
   lock_.unlock();
-  if (why == wake_reason::cancelled) detail::throw_forced_unwind();
+  if (why == wake_reason::cancelled) detail::throw_cancelled();
   return false;
 }
 

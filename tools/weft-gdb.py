@@ -14,7 +14,7 @@ from gdb.unwinder import Unwinder, register_unwinder
 SAVED = [("r12", 0x08), ("r13", 0x10), ("r14", 0x18), ("r15", 0x20), ("rbx", 0x28), ("rbp", 0x30)]
 WAIT_NAMES = ["running or runnable", "chan receive", "chan send", "select", "mutex",
               "condition variable", "wait_group", "sleep", "join", "IO read", "IO write",
-              "nil channel (forever)", "blocking call"]
+              "nil channel (forever)", "blocking call", "scope"]
 
 
 def _scheduler():

@@ -65,7 +65,9 @@ struct blocking_result<void> {
 // The pool grows on demand up to config::max_blocking_threads OS threads (calls beyond that
 // queue), and a thread idle for 10 s exits. From a plain OS thread, `f` simply runs there.
 // When weft::run ends, it waits for calls still running on the pool before it unwinds their
-// callers, so `f` may safely use the caller's locals.
+// callers, so `f` may safely use the caller's locals. Cancelled (weft/cancel.hpp), a call that
+// no pool thread has started is taken back and never runs; one that runs is not interrupted:
+// the caller waits for it (uncancellably), then throws weft::cancelled and drops its result.
 template <class F>
 auto blocking(F&& f) -> std::invoke_result_t<F&> {
   using R = std::invoke_result_t<F&>;

@@ -29,12 +29,12 @@ class condition_variable {
   }
   template <class Lock, class Clock, class Dur>
   std::cv_status wait_until(Lock& lock, const std::chrono::time_point<Clock, Dur>& tp) {
-    return wait_until_ns(lock, deadline_of(tp)) ? std::cv_status::no_timeout
-                                                : std::cv_status::timeout;
+    return wait_until_ns(lock, detail::deadline_of(tp)) ? std::cv_status::no_timeout
+                                                        : std::cv_status::timeout;
   }
   template <class Lock, class Clock, class Dur, class Pred>
   bool wait_until(Lock& lock, const std::chrono::time_point<Clock, Dur>& tp, Pred pred) {
-    const std::int64_t deadline = deadline_of(tp);
+    const std::int64_t deadline = detail::deadline_of(tp);
     while (!pred()) {
       if (!wait_until_ns(lock, deadline)) return pred();
     }
@@ -51,16 +51,6 @@ class condition_variable {
   }
 
  private:
-  template <class Clock, class Dur>
-  static std::int64_t deadline_of(const std::chrono::time_point<Clock, Dur>& tp) {
-    if constexpr (std::is_same_v<Clock, detail::clock>) {
-      return detail::to_deadline(tp);
-    } else {
-      return detail::to_deadline(detail::clock::now() +
-                                 std::chrono::ceil<detail::clock::duration>(tp - Clock::now()));
-    }
-  }
-
   // Releases `lock`, waits, re-acquires it. False on timeout.
   template <class Lock>
   bool wait_until_ns(Lock& lock, std::int64_t deadline) {

@@ -15,16 +15,25 @@ namespace weft {
 namespace detail {
 
 // Shared by the green thread and its handle; freed by whichever lets go last.
+// Asks the green thread `target` to stop, if `done` is not set yet (runtime/cancel.cpp).
+void cancel_joinable(event& done, green_thread*& target) noexcept;
+
 template <class R>
 struct join_state {
   std::atomic<int> refs{2};
   event done;
+  green_thread* target = nullptr;  // the green thread until it finishes (under done's lock)
   std::optional<std::conditional_t<std::is_void_v<R>, char, R>> value;
   std::exception_ptr error;
 
   static join_state* create() {
     void* p = runtime_alloc(sizeof(join_state));
     return ::new (p) join_state;
+  }
+  // The green thread is done with it: wake joiners, then let go.
+  void finish() noexcept {
+    done.set(&target);
+    release();
   }
   void release() noexcept {
     if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -39,6 +48,12 @@ struct join_state {
 // Move-only. join() waits (parking a green thread, blocking an OS thread) and returns the green
 // thread's value or rethrows its exception. Dropping an unjoined handle detaches the green thread
 // (as Tokio's JoinHandle does), and its exception, if any, is discarded with the handle.
+// cancel() asks the green thread to stop (weft/cancel.hpp): join() then throws weft::cancelled,
+// unless it finished before the request reached a wait.
+//
+//   auto h = weft::spawn([&] { return in.recv(); });   // parked: nothing arrives
+//   h.cancel();
+//   try { h.join(); } catch (const weft::cancelled&) { /* it stopped as asked */ }
 template <class R>
 class join_handle {
  public:
@@ -58,6 +73,12 @@ class join_handle {
   // True once the green thread has finished (join() would not wait).
   bool is_finished() const noexcept { return st_ && st_->done.is_set(); }
   void detach() noexcept { reset(); }
+  // Asks the green thread to stop: its current or next cancellable wait throws weft::cancelled.
+  // Does not wait for it (join() does). Callable from any green or OS thread; no-op once it has
+  // finished.
+  void cancel() noexcept {
+    if (st_) detail::cancel_joinable(st_->done, st_->target);
+  }
 
   R join() {
     if (!st_) throw std::logic_error("weft::join_handle::join: nothing to join");

@@ -56,30 +56,44 @@ auto spawn(const spawn_options& opts, F&& f)
     -> join_handle<std::invoke_result_t<std::decay_t<F>&>> {
   using R = std::invoke_result_t<std::decay_t<F>&>;
   auto* st = detail::join_state<R>::create();
-  auto body = [st, fn = std::forward<F>(f)]() mutable {
+  // The green thread's reference to the state: a body destroyed without running (weft::run
+  // ended first, or the spawn failed) still completes the state and lets go of it.
+  struct state_ref {
+    detail::join_state<R>* st;
+    explicit state_ref(detail::join_state<R>* s) noexcept : st(s) {}
+    state_ref(state_ref&& o) noexcept : st(std::exchange(o.st, nullptr)) {}
+    state_ref& operator=(state_ref&&) = delete;
+    ~state_ref() {
+      if (!st) return;
+      st->error = std::make_exception_ptr(
+          std::runtime_error("weft: green thread was unwound because weft::run ended"));
+      finish();
+    }
+    void finish() noexcept { std::exchange(st, nullptr)->finish(); }
+  };
+  auto body = [ref = state_ref(st), fn = std::forward<F>(f)]() mutable {
+    detail::join_state<R>* s = ref.st;
     try {
       if constexpr (std::is_void_v<R>) {
         fn();
       } else {
-        st->value.emplace(fn());
+        s->value.emplace(fn());
       }
-    } catch (const detail::forced_unwind&) {
-      st->error = std::make_exception_ptr(
-          std::runtime_error("weft: green thread was unwound because weft::run ended"));
-      st->done.set();
-      st->release();
-      throw;
+    } catch (const weft::cancelled&) {
+      s->error = detail::unwinding_for_shutdown()
+                     ? std::make_exception_ptr(std::runtime_error(
+                           "weft: green thread was unwound because weft::run ended"))
+                     : std::current_exception();
     } catch (...) {
-      st->error = std::current_exception();
+      s->error = std::current_exception();
     }
-    st->done.set();
-    st->release();
+    ref.finish();
   };
   try {
-    detail::start_task(opts, std::move(body));
+    detail::start_task(opts, std::move(body),
+                       [st](detail::green_thread* g, auto&) noexcept { st->target = g; });
   } catch (...) {
-    st->release();
-    st->release();
+    st->release();  // the handle's reference; the body let go of its own
     throw;
   }
   return join_handle<R>(st);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "weft/blocking.hpp"
+#include "weft/cancel.hpp"
 #include "weft/chan.hpp"
 #include "weft/condition_variable.hpp"
 #include "weft/config.hpp"
@@ -11,6 +12,7 @@
 #include "weft/mutex.hpp"
 #include "weft/net.hpp"
 #include "weft/runtime.hpp"
+#include "weft/scope.hpp"
 #include "weft/select.hpp"
 #include "weft/stats.hpp"
 #include "weft/timer.hpp"

@@ -95,7 +95,7 @@ green_thread* finish_node(chan_node& n, chan_result r) noexcept;
 void release_nodes(chan_node* chain) noexcept;
 
 // Parks the caller on `n` (queued by the caller in `q` of `c`, which is locked) and returns how
-// it ended; on timeout or shutdown it unlinks the node itself. Throws forced_unwind at shutdown.
+// it ended; when cancelled it unlinks the node itself and throws weft::cancelled.
 chan_result park_on(chan_core& c, chan_node& n, node_queue& q);
 
 // One case of a select, as the engine sees it.

@@ -10,8 +10,11 @@ namespace weft::detail {
 class event {
  public:
   bool is_set() const noexcept { return set_.load(std::memory_order_acquire); }
-  void set() noexcept;
-  void wait();  // returns once set (may throw forced_unwind at shutdown)
+  // Sets it; `clear` (if any) is nulled under the same lock, so that whoever reads it under
+  // state_lock() knows the setter has not passed this point.
+  void set(green_thread** clear = nullptr) noexcept;
+  void wait();  // returns once set; cancellable (throws weft::cancelled)
+  spinlock& state_lock() noexcept { return lock_; }
 
  private:
   std::atomic<bool> set_{false};

@@ -31,8 +31,10 @@ struct task_of {
   static constexpr task_vtable vtable{&invoke, &destroy};
 };
 
-template <class F>
-void start_task(const spawn_options& opts, F&& f) {
+// Starts a green thread running `f`. `before_submit(g, fn)` (noexcept) sees the record and the
+// callable in place before the green thread can run: a scope or join state records it there.
+template <class F, class Hook>
+void start_task(const spawn_options& opts, F&& f, Hook&& before_submit) {
   using Fn = std::decay_t<F>;
   green_thread* g = nullptr;
   void* storage = allocate_task(sizeof(Fn), alignof(Fn), &task_of<Fn>::vtable, opts, &g);
@@ -42,7 +44,12 @@ void start_task(const spawn_options& opts, F&& f) {
     free_unsubmitted_task(g);
     throw;
   }
+  before_submit(g, *static_cast<Fn*>(storage));
   submit_task(g);
+}
+template <class F>
+void start_task(const spawn_options& opts, F&& f) {
+  start_task(opts, std::forward<F>(f), [](green_thread*, auto&) noexcept {});
 }
 
 // Allocation of the runtime's own objects (jemalloc's mallocx unless built without it).

@@ -7,7 +7,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <type_traits>
 
+#include "weft/cancel.hpp"
 #include "weft/detail/spinlock.hpp"
 
 namespace weft::detail {
@@ -31,6 +33,7 @@ enum class wait_reason : std::uint8_t {
   io_write,
   forever,   // a nil channel
   blocking,  // weft::blocking: its call runs on the blocking pool
+  scope,     // weft::scope: its green threads to finish
 };
 const char* wait_reason_name(wait_reason r) noexcept;
 
@@ -40,6 +43,15 @@ inline constexpr std::int64_t no_deadline = INT64_MAX;
 // Nanoseconds on the steady clock (CLOCK_MONOTONIC), as timers store them.
 inline std::int64_t to_deadline(clock::time_point tp) noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count();
+}
+// The same for a time point of any clock (measured from now on the steady clock).
+template <class Clock, class Dur>
+std::int64_t deadline_of(const std::chrono::time_point<Clock, Dur>& tp) {
+  if constexpr (std::is_same_v<Clock, clock>) {
+    return to_deadline(tp);
+  } else {
+    return to_deadline(clock::now() + std::chrono::ceil<clock::duration>(tp - Clock::now()));
+  }
 }
 std::int64_t now_ns() noexcept;
 std::int64_t coarse_now_ns() noexcept;  // CLOCK_MONOTONIC_COARSE: a few ms of resolution
@@ -106,18 +118,23 @@ class waiter_list {
 // (steady-clock ns) passes. `held` (may be null) is released only once the caller is safely
 // suspended, so a notifier that takes `held` always finds a waiter it may wake. Returns why it
 // woke; after `timed_out` or `cancelled` the caller unlinks `w` itself (under its lock), and after
-// `cancelled` calls throw_forced_unwind().
+// `cancelled` calls throw_cancelled() (or reports std::errc::operation_canceled).
+//
+// Every wait but `wait_reason::mutex` is cancellable on a green thread outside a cancel_shield:
+// a pending request makes it return `cancelled` at once, and one made while parked claims `w`
+// with `cancelled` (runtime/cancel.cpp). The green thread's deadline (its scopes') bounds it
+// too, and also ends it with `cancelled`.
 wake_reason park(waiter& w, spinlock* held, std::int64_t deadline = no_deadline,
                  wait_reason what = wait_reason::none);
 // The same, releasing several locks (a select holds one per channel).
 wake_reason park_multi(waiter& w, spinlock* const* held, std::uint32_t held_count,
                        std::int64_t deadline = no_deadline, wait_reason what = wait_reason::none);
 
-// Thrown out of a park point to unwind a green thread when weft::run ends. Not derived from
-// std::exception on purpose: `catch (const std::exception&)` must not swallow it; code that
-// catches `...` must rethrow it.
-struct forced_unwind {};
-[[noreturn]] void throw_forced_unwind();
+// Throws weft::cancelled out of a wait: a cancellation request, or the end of weft::run.
+[[noreturn]] void throw_cancelled();
+// True while the calling green thread is being unwound because weft::run ends (not a request
+// that code may outlive): an error_code overload then throws rather than report it.
+bool unwinding_for_shutdown() noexcept;
 
 // False on a green thread of a single-worker runtime, where a lock holder cannot be running.
 bool spinning_may_help() noexcept;

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -172,6 +173,37 @@ type shape struct {
 	run  func()
 }
 
+// n goroutines parked in a select on ctx.Done() and a channel (set-up, untimed); then either
+// the context is cancelled or the channel closed, and all are joined (timed).
+func releaseParked(n int, cancel bool) time.Duration {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	never := make(chan int)
+	var started, done sync.WaitGroup
+	started.Add(n)
+	done.Add(n)
+	for i := 0; i < n; i++ {
+		go func() {
+			started.Done()
+			select {
+			case <-ctx.Done():
+			case <-never:
+			}
+			done.Done()
+		}()
+	}
+	started.Wait()
+	time.Sleep(20 * time.Millisecond) // the last ones reach their select
+	t0 := time.Now()
+	if cancel {
+		stop()
+	} else {
+		close(never)
+	}
+	done.Wait()
+	return time.Since(t0)
+}
+
 func main() {
 	workers := flag.Int("workers", runtime.NumCPU(), "GOMAXPROCS")
 	runs := flag.Int("runs", 5, "runs of each shape")
@@ -193,6 +225,25 @@ func main() {
 				os.Exit(1)
 			}
 		}},
+	}
+	// Shapes with an untimed set-up time themselves.
+	partly := []struct {
+		name string
+		ops  int
+		run  func() time.Duration
+	}{
+		{"cancel_parked", 100000, func() time.Duration { return releaseParked(100000, true) }},
+		{"wake_parked", 100000, func() time.Duration { return releaseParked(100000, false) }},
+	}
+	for _, s := range partly {
+		if *only != "" && !strings.Contains(","+*only+",", ","+s.name+",") {
+			continue
+		}
+		s.run()
+		for r := 0; r < *runs; r++ {
+			ns := float64(s.run().Nanoseconds()) / float64(s.ops)
+			fmt.Printf("%s workers=%d ns_per_op=%.1f\n", s.name, *workers, ns)
+		}
 	}
 	for _, s := range shapes {
 		if *only != "" && !strings.Contains(","+*only+",", ","+s.name+",") {
