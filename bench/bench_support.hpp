@@ -43,25 +43,6 @@ void run_timed(benchmark::State& state, unsigned workers, std::int64_t ops, Body
   report_ops(state, workers, ops);
 }
 
-// As run_timed, for shapes with an untimed set-up: `body(ops)` returns the seconds of its own
-// timed part.
-template <class Body>
-void run_partly_timed(benchmark::State& state, unsigned workers, std::int64_t ops, Body body) {
-  weft::config cfg;
-  cfg.workers = workers;
-  for (auto _ : state) {
-    double seconds = 0;
-    weft::run(
-        [&] {
-          (void)body(ops);  // warm-up
-          seconds = body(ops);
-        },
-        cfg);
-    state.SetIterationTime(seconds);
-  }
-  report_ops(state, workers, ops);
-}
-
 // Each shape at 1 worker (single-threaded mode) and at all hardware threads, one run per
 // repetition: tools/bench.sh asks for several repetitions and takes medians.
 inline void per_workers(benchmark::internal::Benchmark* b) {

@@ -5,7 +5,8 @@
 //                   (ns per round trip: two parks, two wake-ups)
 //   fib             fork-join fib(35), a green thread per call above 20 (ns per whole fib)
 //   cancel_parked   100K green threads of a scope parked in recv: cancel the scope and join
-//                   them all (ns per green thread; set-up untimed)
+//                   them all (ns per green thread; set-up untimed); request_ns_per_op: the
+//                   cancel() call alone, which claims and queues them all
 //   wake_parked     the same 100K woken by closing their channel instead, and joined: what
 //                   cancel_parked costs beyond waking
 #include <atomic>
@@ -18,7 +19,6 @@
 namespace {
 
 using weft_bench::per_workers;
-using weft_bench::run_partly_timed;
 using weft_bench::run_timed;
 
 void spawn_complete(benchmark::State& state) {
@@ -93,21 +93,39 @@ void park_crowd(weft::scope& s, weft::chan<int>& never, std::int64_t n) {
     weft::sleep_for(std::chrono::microseconds(200));
 }
 
+// Times the request (cancel() or close(): every green thread claimed and queued) and the whole
+// (until all are joined); reports the whole as ns_per_op and the request as request_ns_per_op.
 template <bool Cancel>
 void release_parked(benchmark::State& state) {
-  run_partly_timed(state, static_cast<unsigned>(state.range(0)), 100'000, [](std::int64_t n) {
-    weft::chan<int> never(0);
-    weft::scope s;
-    park_crowd(s, never, n);
-    const auto t0 = std::chrono::steady_clock::now();
-    if constexpr (Cancel) {
-      s.cancel();
-    } else {
-      never.close();
-    }
-    s.wait();
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  });
+  constexpr std::int64_t n = 100'000;
+  weft::config cfg;
+  cfg.workers = static_cast<unsigned>(state.range(0));
+  double request = 0, whole = 0;
+  for (auto _ : state) {
+    weft::run(
+        [&] {
+          for (int round = 0; round < 2; ++round) {  // the first warms up
+            weft::chan<int> never(0);
+            weft::scope s;
+            park_crowd(s, never, n);
+            const auto t0 = std::chrono::steady_clock::now();
+            if constexpr (Cancel) {
+              s.cancel();
+            } else {
+              never.close();
+            }
+            const auto t1 = std::chrono::steady_clock::now();
+            s.wait();
+            const auto t2 = std::chrono::steady_clock::now();
+            request = std::chrono::duration<double>(t1 - t0).count();
+            whole = std::chrono::duration<double>(t2 - t0).count();
+          }
+        },
+        cfg);
+    state.SetIterationTime(whole);
+  }
+  weft_bench::report_ops(state, cfg.workers, n);
+  state.counters["request_ns_per_op"] = request * 1e9 / n;
 }
 void cancel_parked(benchmark::State& state) {
   release_parked<true>(state);

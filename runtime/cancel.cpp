@@ -99,11 +99,6 @@ void cancel_batch::deliver() noexcept {
   }
 }
 
-void note_deadline_passed(green_thread* g) noexcept {
-  g->cancel_bits.fetch_or(cancel_requested_bit, std::memory_order_seq_cst);
-  if (cancel_extra* ex = g->extra.load(std::memory_order_acquire)) ex->source.request_stop();
-}
-
 void release_cancel_extra(green_thread* g) noexcept {
   if (cancel_extra* ex = g->extra.load(std::memory_order_acquire)) {
     ex->~cancel_extra();
@@ -145,11 +140,10 @@ bool cancel_requested() noexcept {
   if (g->cancel_bits.load(std::memory_order_relaxed) &
       (detail::cancel_requested_bit | detail::shutdown_bit))
     return true;
-  if (g->deadline != detail::no_deadline && detail::now_ns() >= g->deadline) {
-    detail::note_deadline_passed(g);
-    return true;
-  }
-  return false;
+  // A passed deadline is no request: it ends waits while it bounds them (a scope's deadline
+  // stops bounding its creator when the scope ends), so the stop token does not fire for it.
+  return (g->cancel_bits.load(std::memory_order_relaxed) & detail::has_deadline_bit) &&
+         detail::now_ns() >= g->deadline;
 }
 
 void throw_if_cancelled() {
@@ -173,7 +167,6 @@ std::stop_token stop_token() {
         (detail::cancel_requested_bit | detail::shutdown_bit))
       ex->source.request_stop();
   }
-  (void)cancel_requested();  // a passed deadline stops the token now
   return ex->source.get_token();
 }
 

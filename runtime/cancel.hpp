@@ -85,8 +85,6 @@ struct cancel_batch {
   void deliver() noexcept;
 };
 
-// The green thread's own deadline passed (seen at a wait): the request becomes sticky.
-void note_deadline_passed(green_thread* g) noexcept;
 // Frees what cancel_extra the green thread allocated; run as it ends.
 void release_cancel_extra(green_thread* g) noexcept;
 

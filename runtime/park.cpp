@@ -248,8 +248,7 @@ namespace {
     if (shutdown || requested) {
       why = wake_reason::cancelled;
     } else if (bounded_by_thread) {
-      why = wake_reason::cancelled;
-      note_deadline_passed(g);
+      why = wake_reason::cancelled;  // and so is every later wait while it bounds them
     }
     w.claim(why);
     for (std::uint32_t i = 0; i < held_count; ++i) held[i]->unlock();
@@ -257,10 +256,7 @@ namespace {
   }
   wake_reason why = park_switch(g, w, held, held_count, deadline, what);
   if (why == wake_reason::cancelled && shutting_down(g)) g->unwinding = true;
-  if (why == wake_reason::timed_out && bounded_by_thread) {
-    why = wake_reason::cancelled;
-    note_deadline_passed(g);
-  }
+  if (why == wake_reason::timed_out && bounded_by_thread) why = wake_reason::cancelled;
   return why;
 }
 

@@ -62,9 +62,7 @@ int run_main(std::function<int()> main, const config& cfg) {
   auto body = [&] {
     try {
       rc = main();
-    } catch (const weft::cancelled&) {
-      throw;
-    } catch (...) {
+    } catch (...) {  // weft::cancelled too (a scope's deadline that main did not catch)
       error = std::current_exception();
     }
     sched->stop();

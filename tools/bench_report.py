@@ -43,6 +43,10 @@ ROWS = [
      "cancel"),
     ("wake_all", "Wake 100K parked tasks (close) and join them, per task", "ns", False,
      "wake_parked", "wake all"),
+    ("cancel_request", "The cancel request alone (100K parked), per task", "ns", False,
+     "cancel_parked_request", "cancel call"),
+    ("wake_request", "The close alone (100K parked), per task", "ns", False,
+     "wake_parked_request", "close call"),
     ("http_100", "HTTP hello, 100 connections, server on 1 core", "req/s", True, "http_100", "HTTP 100c"),
     ("http_1000", "HTTP hello, 1000 connections, server on 1 core", "req/s", True, "http_1000",
      "HTTP 1000c"),
@@ -67,12 +71,19 @@ def collect(raw):
             shape, arg = b["run_name"].split("/")[:2]
             workers = int(arg.split(":")[1])
             scale = 1e-6 if shape == "fib" else 1.0
-            values[(shape, "weft1" if workers == 1 else "weftN")].append(b["ns_per_op"] * scale)
+            column = "weft1" if workers == 1 else "weftN"
+            values[(shape, column)].append(b["ns_per_op"] * scale)
+            if "request_ns_per_op" in b:
+                values[(shape + "_request", column)].append(b["request_ns_per_op"])
     for line in read_lines(raw / "go_micro.txt"):
-        m = re.match(r"(\w+) workers=(\d+) ns_per_op=([\d.]+)", line)
+        m = re.match(r"(\w+) workers=(\d+) ns_per_op=([\d.]+)(?: request_ns_per_op=([\d.]+))?",
+                     line)
         if m:
             scale = 1e-6 if m[1] == "fib" else 1.0
-            values[(m[1], "go1" if m[2] == "1" else "goN")].append(float(m[3]) * scale)
+            column = "go1" if m[2] == "1" else "goN"
+            values[(m[1], column)].append(float(m[3]) * scale)
+            if m[4]:
+                values[(m[1] + "_request", column)].append(float(m[4]))
     for line in read_lines(raw / "threads.txt"):
         m = re.match(r"(\w+) peer=(\w+) ns_per_op=([\d.]+)", line)
         if m:

@@ -52,16 +52,17 @@ class cancel_shield {
 
 namespace this_green_thread {
 
-// True once the calling green thread was asked to stop (or its deadline passed). False on an
-// OS thread.
+// True once the calling green thread was asked to stop, or while a deadline that bounds it has
+// passed. False on an OS thread.
 bool cancel_requested() noexcept;
 // Throws weft::cancelled if cancel_requested() and no cancel_shield is alive: a check point for
 // long computations that do not wait.
 void throw_if_cancelled();
-// A std::stop_token that is stopped when the calling green thread is cancelled, so std::jthread-
-// style code and std::stop_callback work unchanged. A deadline stops it when the green thread
-// first notices the deadline (at a wait or a cancel_requested() call). On an OS thread: a token
-// that never stops.
+// A std::stop_token that is stopped when the calling green thread is asked to stop (cancel(), its
+// scope's cancel or first error, the end of weft::run), so std::jthread-style code and
+// std::stop_callback work unchanged. A deadline does not stop it: a deadline ends the waits it
+// bounds, and a scope's deadline stops bounding its creator once the scope ends. On an OS
+// thread: a token that never stops.
 std::stop_token stop_token();
 // The calling green thread's deadline (steady-clock nanoseconds; INT64_MAX: none): the earliest
 // deadline of the scopes it runs in.
