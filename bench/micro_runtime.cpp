@@ -9,6 +9,8 @@
 //                   cancel() call alone, which claims and queues them all
 //   wake_parked     the same 100K woken by closing their channel instead, and joined: what
 //                   cancel_parked costs beyond waking
+//   throw_cancelled weft::cancelled thrown and caught 4 frames up, as a cancelled recv's is on
+//                   its way to the scope's catch: the floor of cancel_parked minus wake_parked
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -87,8 +89,7 @@ void fib(benchmark::State& state) {
 // 100K green threads of `s` parked on `never`; returns once all are parked.
 void park_crowd(weft::scope& s, weft::chan<int>& never, std::int64_t n) {
   const std::uint64_t before = weft::stats().parked;
-  for (std::int64_t i = 0; i < n; ++i)
-    s.go(weft::spawn_options{.stack_size = 16 * 1024}, [never]() mutable { (void)never.recv(); });
+  for (std::int64_t i = 0; i < n; ++i) s.go([never]() mutable { (void)never.recv(); });
   while (weft::stats().parked < before + static_cast<std::uint64_t>(n))
     weft::sleep_for(std::chrono::microseconds(200));
 }
@@ -127,6 +128,29 @@ void release_parked(benchmark::State& state) {
   weft_bench::report_ops(state, cfg.workers, n);
   state.counters["request_ns_per_op"] = request * 1e9 / n;
 }
+[[gnu::noinline, noreturn]] void throw_from_wait() {
+  throw weft::cancelled{};
+}
+[[gnu::noinline]] void wait_frame(int depth) {
+  if (depth > 0) {
+    wait_frame(depth - 1);
+  } else {
+    throw_from_wait();
+  }
+  benchmark::ClobberMemory();  // not a tail call
+}
+
+void throw_cancelled(benchmark::State& state) {
+  run_timed(state, static_cast<unsigned>(state.range(0)), 100'000, [](std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      try {
+        wait_frame(3);
+      } catch (const weft::cancelled&) {
+      }
+    }
+  });
+}
+
 void cancel_parked(benchmark::State& state) {
   release_parked<true>(state);
 }
@@ -140,6 +164,7 @@ BENCHMARK(wakeup)->Apply(per_workers);
 BENCHMARK(fib)->Apply(per_workers);
 BENCHMARK(cancel_parked)->Apply(per_workers);
 BENCHMARK(wake_parked)->Apply(per_workers);
+BENCHMARK(throw_cancelled)->Apply(per_workers);
 
 }  // namespace
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main command: builds Release, runs every workload of the comparison (weft with 1 worker and
 # with all cores, OS threads, oneTBB, Go with GOMAXPROCS=1 and all cores), then writes
-# bench/results/latest.md, latest.csv and PNG charts and prints the table. About 12 minutes on a
+# bench/results/latest.md, latest.csv and PNG charts and prints the table. About 15 minutes on a
 # 2-core machine.
 #   tools/bench.sh [--runs N]   (runs of each micro benchmark; default 5)
 # Raw outputs of every run stay in bench/results/raw/.
