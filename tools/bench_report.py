@@ -47,7 +47,7 @@ ROWS = [
      "cancel_parked_request", "cancel call"),
     ("wake_request", "The close alone (100K parked), per task", "ns", False,
      "wake_parked_request", "close call"),
-    ("throw_floor", "Throw and catch weft::cancelled, 4 frames (C++'s own cost)", "ns", False,
+    ("throw_floor", "Throw and catch weft::cancelled, 5 frames (C++'s own cost)", "ns", False,
      "throw_cancelled", "throw+catch"),
     ("http_100", "HTTP hello, 100 connections, server on 1 core", "req/s", True, "http_100", "HTTP 100c"),
     ("http_1000", "HTTP hello, 1000 connections, server on 1 core", "req/s", True, "http_1000",
