@@ -25,7 +25,7 @@ def summary(results):
         using = f"{i + 2}:xtic(1)" if i == 0 else f"{i + 2}"
         plots.append(f"'{results / 'chart.dat'}' using {using} title '{labels[column]}' lc rgb '{COLORS[i]}'")
     gnuplot(f"""
-set terminal pngcairo size 1400,560 font 'DejaVu Sans,11' noenhanced
+set terminal pngcairo size 1600,620 font 'DejaVu Sans,11' noenhanced
 set output '{results / 'summary.png'}'
 set title "Each runtime's cost relative to weft's best figure on the row (1 = weft's best; higher = worse)"
 set style data histograms
@@ -33,10 +33,10 @@ set style histogram clustered gap 1
 set style fill solid 0.9 border -1
 set boxwidth 0.9
 set logscale y 2
-set yrange [0.25:8192]
+set yrange [0.0625:8192]
 set grid ytics
 set ylabel 'times weft''s best (log)'
-set xtics scale 0 font ',10'
+set xtics scale 0 font ',10' rotate by 30 right
 set key top left horizontal
 set datafile missing '?'
 plot {', '.join(plots)}, 1 notitle lc rgb '#d62728' lw 1.5
