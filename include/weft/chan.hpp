@@ -162,7 +162,8 @@ class chan {
   }
 
   // Blocks until a receiver or buffer space takes the value. Throws channel_closed if the
-  // channel is (or becomes, while waiting) closed; the value is then not sent.
+  // channel is (or becomes, while waiting) closed; the value is then not sent. Cancellable
+  // (weft/cancel.hpp): throws weft::cancelled, the value not sent and left in `value`.
   void send(T&& value) {
     if (!s_) detail::block_forever();
     for (;;) {
@@ -183,6 +184,7 @@ class chan {
   }
 
   // Blocks until a value arrives; std::nullopt once the channel is closed and drained.
+  // Cancellable: throws weft::cancelled unless a value was already taken (then returns it).
   std::optional<T> recv() {
     if (!s_) detail::block_forever();
     std::optional<T> out;

@@ -1,5 +1,6 @@
 // weft::condition_variable: std::condition_variable_any's interface for green threads (and OS
-// threads). Works with any BasicLockable, e.g. std::unique_lock<weft::mutex>.
+// threads). Works with any BasicLockable, e.g. std::unique_lock<weft::mutex>. Its waits are
+// cancellable (weft/cancel.hpp): they take the lock back, then throw weft::cancelled.
 #pragma once
 
 #include <chrono>

@@ -16,7 +16,7 @@ class mutex {
   mutex(const mutex&) = delete;
   mutex& operator=(const mutex&) = delete;
 
-  void lock();
+  void lock();  // never cancelled (weft/cancel.hpp): cleanup code must be able to lock
   bool try_lock() noexcept;
   void unlock();
 

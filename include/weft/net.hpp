@@ -51,6 +51,9 @@ class address {
 
 enum class shutdown_how { read = SHUT_RD, write = SHUT_WR, both = SHUT_RDWR };
 
+// Every call that waits (connect, read, write_all, accept) is cancellable (weft/cancel.hpp): it
+// throws weft::cancelled, or its error_code overload gives errc::operation_canceled.
+//
 // A connected TCP socket. One green thread may read while another writes; two concurrent reads
 // (or writes) are a logic_error. Move-only; the destructor closes it. TCP_NODELAY is on by
 // default, as in Go: request/response traffic should not wait for Nagle.

@@ -110,6 +110,7 @@ inline void yield() {
 }
 
 // Parks the calling green thread (or blocks the OS thread) until `tp`; never wakes earlier.
+// Cancellable (weft/cancel.hpp): throws weft::cancelled.
 template <class Clock, class Dur>
 void sleep_until(const std::chrono::time_point<Clock, Dur>& tp) {
   if constexpr (std::is_same_v<Clock, detail::clock>) {

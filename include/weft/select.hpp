@@ -8,7 +8,8 @@
 // blocks until one is. Only the chosen case's callback runs; select returns its index. A recv
 // case on a closed channel is ready and receives std::nullopt; a send case on a closed channel
 // throws channel_closed. Cases on a nil channel are never ready. A channel may appear in several
-// cases.
+// cases. A select that blocks is cancellable (weft/cancel.hpp): it throws weft::cancelled, and
+// no case ran.
 #pragma once
 
 #include <chrono>

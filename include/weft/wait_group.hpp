@@ -20,8 +20,9 @@ class wait_group {
   // or beyond 2^31 - 1.
   void add(std::int64_t n = 1);
   void done() { add(-1); }
-  // Blocks until the counter is zero. The wait_group may be destroyed as soon as wait returns:
-  // the done() that released it touches nothing of it afterwards.
+  // Blocks until the counter is zero (cancellable: throws weft::cancelled). The wait_group may
+  // be destroyed as soon as wait returns: the done() that released it touches nothing of it
+  // afterwards.
   void wait();
   std::int64_t count() const noexcept {
     return static_cast<std::int32_t>(state_.load(std::memory_order_acquire) >> 32);
