@@ -5,7 +5,12 @@
 //   mpmc       4 producers x 4 consumers through capacity 1024 (ns per message)
 //   select4    4 senders on 4 channels, one receiver selecting over all (ns per message)
 //   pipeline   source -> square -> sum through two unbuffered channels (ns per item)
+//   sieve      Go's concurrent prime sieve (test/chan/sieve1.go): a green thread per prime
+//              filtering 2..7919 through unbuffered channels, 1,000 primes (ns per prime)
+//   chain      Go's daisy chain (test/chan/daisy): 10,000 green threads in a line pass one
+//              value end to end, built afresh each of 10 rounds (ns per green thread)
 #include <cstdint>
+#include <cstdlib>
 #include <vector>
 
 #include "bench_support.hpp"
@@ -91,10 +96,55 @@ void pipeline(benchmark::State& state) {
   });
 }
 
+// The numbers are bounded (Go's test runs forever) so that every filter ends when its input
+// closes, in both programs alike.
+void sieve(benchmark::State& state) {
+  constexpr std::int64_t primes = 1000, last = 7919;  // the 1,000th prime
+  run_timed(state, static_cast<unsigned>(state.range(0)), primes, [](std::int64_t) {
+    weft::chan<std::int64_t> ch(0);
+    weft::go([ch]() mutable {
+      for (std::int64_t i = 2; i <= last; ++i) ch.send(i);
+      ch.close();
+    });
+    std::int64_t found = 0;
+    while (auto prime = ch.recv()) {
+      ++found;
+      weft::chan<std::int64_t> out(0);
+      weft::go([in = ch, out, p = *prime]() mutable {
+        for (std::int64_t v : in) {
+          if (v % p != 0) out.send(v);
+        }
+        out.close();
+      });
+      ch = out;
+    }
+    if (found != primes) std::abort();
+  });
+}
+
+void chain(benchmark::State& state) {
+  constexpr std::int64_t length = 10'000, rounds = 10;
+  run_timed(state, static_cast<unsigned>(state.range(0)), length * rounds, [](std::int64_t) {
+    for (std::int64_t r = 0; r < rounds; ++r) {
+      weft::chan<std::int64_t> leftmost(0);
+      weft::chan<std::int64_t> left = leftmost;
+      for (std::int64_t i = 0; i < length; ++i) {
+        weft::chan<std::int64_t> right(0);
+        weft::go([left, right]() mutable { left.send(1 + *right.recv()); });
+        left = right;
+      }
+      left.send(1);
+      if (*leftmost.recv() != length + 1) std::abort();
+    }
+  });
+}
+
 BENCHMARK(pingpong)->Apply(per_workers);
 BENCHMARK(mpmc)->Apply(per_workers);
 BENCHMARK(select4)->Apply(per_workers);
 BENCHMARK(pipeline)->Apply(per_workers);
+BENCHMARK(sieve)->Apply(per_workers);
+BENCHMARK(chain)->Apply(per_workers);
 
 }  // namespace
 

@@ -16,6 +16,8 @@
 //    (runtime/spare_worker.cpp);
 //  - if nobody polled the network for `stuck_after`, it polls and queues what is ready on the
 //    global queue;
+//  - once a second it lets the stack depot scavenge: pooled stacks nobody took for that long give
+//    the kernel their deep pages, and beyond the depot's keep are unmapped (runtime/stack_pool);
 //  - once every worker has slept for `trim_after_idle`, it gives the kernel the stacks pooled in
 //    the depot (the workers' small caches stay): an idle server does not keep a burst's stacks.
 #include <chrono>
@@ -142,6 +144,7 @@ void scheduler::monitor_loop() {
     futex_wait(&monitor_stop_, 0, now_ns() + interval);
     if (monitor_stop_.load(std::memory_order_acquire) != 0) break;
     const std::int64_t now = now_ns();
+    depot_.scavenge(now);
     // All asleep: nothing to watch, unless a spare still runs (it may be stuck with work queued
     // behind it, which only this loop's judgement lets the sleepers take).
     if (nidle_.load(std::memory_order_relaxed) >= static_cast<int>(n) &&

@@ -20,8 +20,12 @@ namespace {
 #define MADV_GUARD_INSTALL 102  // Linux 6.13: guard pages in page tables, no extra VMA
 #endif
 
-// Stacks the depot keeps ready; beyond twice this, it trims back to it in one sweep.
+// Stacks the depot keeps ready once they have gone untaken for a scavenge period.
 constexpr std::size_t depot_keep = 4096;
+// How long a pooled stack sits untaken before its deep pages, or beyond depot_keep the stack
+// itself, go back to the kernel: long enough that a workload's steady rounds reuse what they
+// had, short enough that a burst's memory does not linger (jemalloc's dirty decay is 10 s).
+constexpr std::int64_t scavenge_period_ns = 1'000'000'000;
 // A stack going back to the depot keeps its top this committed (where a green thread's first
 // frames land, so reuse faults nothing in) and gives the kernel the pages below: one deep
 // recursion does not hold memory for ever.
@@ -157,7 +161,9 @@ stack_depot::stack_depot(std::size_t default_size)
                     page_size()) {}
 
 stack_depot::~stack_depot() {
-  release(std::move(free_));
+  std::vector<void*> all(fresh_.begin(), fresh_.end());
+  all.insert(all.end(), clean_.begin(), clean_.end());
+  release(std::move(all));
 }
 
 // Unmaps stacks, one munmap per run of neighbours (stacks mapped one after another usually
@@ -177,19 +183,56 @@ void stack_depot::release(std::vector<void*> stacks) noexcept {
   reserved_bytes_.fetch_sub(stacks.size() * default_size_, std::memory_order_relaxed);
 }
 
+// Takes up to `n` of the oldest stacks out of `from` (the front: the coldest).
+static void take_oldest(std::deque<void*>& from, std::size_t n, std::vector<void*>& into) {
+  n = std::min(n, from.size());
+  into.insert(into.end(), from.begin(), from.begin() + static_cast<std::ptrdiff_t>(n));
+  from.erase(from.begin(), from.begin() + static_cast<std::ptrdiff_t>(n));
+}
+
 std::size_t stack_depot::trim(std::size_t keep) noexcept {
+  std::lock_guard scavenger_out(scavenging_);
   std::vector<void*> excess;
   lock_.lock();
-  if (free_.size() > keep) {
-    // Keep the most recently used (at the back: warmest in cache); release the rest.
-    excess.assign(free_.begin(), free_.end() - static_cast<std::ptrdiff_t>(keep));
-    free_.erase(free_.begin(), free_.end() - static_cast<std::ptrdiff_t>(keep));
+  // Keep the most recently used (the back of fresh_: warmest in cache); release the rest.
+  const std::size_t pooled = fresh_.size() + clean_.size();
+  if (pooled > keep) {
+    take_oldest(clean_, pooled - keep, excess);
+    take_oldest(fresh_, pooled - keep - excess.size(), excess);
   }
-  pooled_.store(free_.size(), std::memory_order_relaxed);
+  fresh_low_water_ = std::min(fresh_low_water_, fresh_.size());
+  publish_pooled();
   lock_.unlock();
   const std::size_t n = excess.size();
   release(std::move(excess));
   return n;
+}
+
+std::size_t stack_depot::scavenge(std::int64_t now) noexcept {
+  if (now - last_scavenge_ns_ < scavenge_period_ns) return 0;
+  last_scavenge_ns_ = now;
+  std::lock_guard alone(scavenging_);
+  std::vector<void*> idle;
+  lock_.lock();
+  take_oldest(fresh_, fresh_low_water_, idle);  // untaken for the whole period
+  fresh_low_water_ = fresh_.size();
+  const std::size_t others = fresh_.size() + clean_.size();
+  const std::size_t room = depot_keep > others ? depot_keep - others : 0;
+  publish_pooled();
+  lock_.unlock();
+  std::vector<void*> excess;
+  if (idle.size() > room) {
+    excess.assign(idle.begin() + static_cast<std::ptrdiff_t>(room), idle.end());
+    idle.resize(room);
+  }
+  const std::size_t unmapped = excess.size();
+  release(std::move(excess));
+  release_deep_pages(idle);
+  lock_.lock();
+  clean_.insert(clean_.end(), idle.begin(), idle.end());
+  publish_pooled();
+  lock_.unlock();
+  return unmapped;
 }
 
 stack_span stack_depot::map(std::size_t size) {
@@ -215,7 +258,8 @@ std::size_t stack_depot::map_batch(std::size_t size, stack_span* out, std::size_
     throw;
   }
   madvise(p, each * n, MADV_NOHUGEPAGE);  // a huge page would commit 2 MiB per stack
-  for (std::size_t i = 0; i < n; ++i) out[i] = stack_span{static_cast<char*>(p) + i * each, each};
+  for (std::size_t i = 0; i < n; ++i)
+    out[i] = stack_span{static_cast<char*>(p) + i * each, each, true};
   guards().install_batch(static_cast<char*>(p), each, n);
   mapped_.fetch_add(n, std::memory_order_relaxed);
   reserved_bytes_.fetch_add(n * each, std::memory_order_relaxed);
@@ -232,36 +276,38 @@ void stack_depot::unmap(stack_span s) noexcept {
 std::size_t stack_depot::take(stack_span* out, std::size_t n) noexcept {
   lock_.lock();
   std::size_t got = 0;
-  while (got < n && !free_.empty()) {
-    out[got++] = stack_span{free_.back(), default_size_};
-    free_.pop_back();
+  for (auto* from : {&fresh_, &clean_}) {
+    while (got < n && !from->empty()) {
+      out[got++] = stack_span{from->back(), default_size_};
+      from->pop_back();
+    }
   }
-  pooled_.store(free_.size(), std::memory_order_relaxed);
+  fresh_low_water_ = std::min(fresh_low_water_, fresh_.size());
+  publish_pooled();
   lock_.unlock();
   return got;
 }
 
-void stack_depot::release_deep_pages(const stack_span* in, std::size_t n) noexcept {
+void stack_depot::release_deep_pages(const std::vector<void*>& stacks) noexcept {
   const std::size_t pg = page_size();
   if (default_size_ <= pg + keep_committed) return;
   const std::size_t deep = default_size_ - pg - keep_committed;
+  const std::size_t n = stacks.size();
   for (std::size_t first = 0; first < n; first += max_advise_batch) {
     const std::size_t k = std::min(max_advise_batch, n - first);
     iovec iov[max_advise_batch];
-    for (std::size_t i = 0; i < k; ++i) iov[i] = iovec{in[first + i].usable_bottom(), deep};
+    for (std::size_t i = 0; i < k; ++i)
+      iov[i] = iovec{static_cast<char*>(stacks[first + i]) + pg, deep};
     if (advise_batch(iov, k, MADV_DONTNEED)) continue;
     for (std::size_t i = 0; i < k; ++i) madvise(iov[i].iov_base, deep, MADV_DONTNEED);
   }
 }
 
 void stack_depot::give(const stack_span* in, std::size_t n) noexcept {
-  release_deep_pages(in, n);
   lock_.lock();
-  for (std::size_t i = 0; i < n; ++i) free_.push_back(in[i].base);
-  const bool too_many = free_.size() > 2 * depot_keep;
-  pooled_.store(free_.size(), std::memory_order_relaxed);
+  for (std::size_t i = 0; i < n; ++i) fresh_.push_back(in[i].base);
+  publish_pooled();
   lock_.unlock();
-  if (too_many) trim(depot_keep);
 }
 
 stack_cache::~stack_cache() {

@@ -189,9 +189,10 @@ TEST_P(stack_test, trim_returns_pooled_stacks) {
         const std::size_t released = weft::trim();
         const auto after = weft::stats();
         EXPECT_GT(released, 0u);
-        EXPECT_EQ(after.stacks_mapped, before.stacks_mapped - released);
+        // At least what trim() says (the monitor's scavenger may unmap some in between).
+        EXPECT_LE(after.stacks_mapped, before.stacks_mapped - released);
         const std::uint64_t each = weft::config{}.stack_size + 4096;  // guard page included
-        EXPECT_EQ(before.stack_bytes_reserved - after.stack_bytes_reserved, released * each);
+        EXPECT_GE(before.stack_bytes_reserved - after.stack_bytes_reserved, released * each);
         // What is left: the workers' small caches, main's own stack, and the caches of spare
         // workers (up to one per worker): a spare running during the trim keeps its cache, and
         // one retiring just after it hands its cache to the depot, where it is still mapped.
@@ -282,8 +283,8 @@ long rss_kib() {
   return 0;
 }
 
-// Green threads that once recursed deep do not keep those pages once their stacks are pooled:
-// only the top of each pooled stack stays committed.
+// Green threads that once recursed deep do not keep those pages once their stacks have sat
+// pooled for a scavenge period (a second): only the top of each pooled stack stays committed.
 TEST(stack_pages, a_pooled_stack_gives_back_its_pages_below_the_committed_top) {
   if (weft_test::sanitized) GTEST_SKIP() << "sanitizer shadow memory blurs RSS";
   constexpr int n = 3000;
@@ -307,7 +308,13 @@ TEST(stack_pages, a_pooled_stack_gives_back_its_pages_below_the_committed_top) {
     gate.close();
     done.wait();
     while (weft::stats().green_threads_live > 1) weft::sleep_for(1ms);
-    rss_after = rss_kib();
+    // The monitor's scavenger gives the pages back once the stacks sat untaken for a whole
+    // period (one to two seconds from here); a loaded machine may take a little longer.
+    for (int tries = 0; tries < 80; ++tries) {
+      rss_after = rss_kib();
+      if (rss_after - rss_base < (rss_peak - rss_base) / 2) break;
+      weft::sleep_for(100ms);
+    }
   });
   const long grown = rss_peak - rss_base;
   ASSERT_GT(grown, n * 40L);  // each really touched its ~44 KiB
@@ -318,6 +325,50 @@ TEST(stack_pages, a_pooled_stack_gives_back_its_pages_below_the_committed_top) {
 }  // namespace
 
 namespace {
+
+// A burst's stacks do not stay mapped while the runtime keeps busy: once they have sat untaken
+// for a scavenge period, the monitor unmaps all but the depot's keep (4,096), although no worker
+// ever sleeps (a green thread yields in a loop throughout).
+TEST(stack_pages, a_busy_runtime_unmaps_a_bursts_stacks_beyond_the_keep) {
+  constexpr int n = weft_test::sanitized ? 6000 : 20000;
+  static constexpr std::uint64_t keep = 4096;
+  run_on_two_workers([] {
+    std::atomic<bool> stop{false};
+    weft::wait_group busy;
+    busy.add(1);
+    weft::go([&] {
+      while (!stop.load(std::memory_order_relaxed)) weft::yield();
+      busy.done();
+    });
+    weft::chan<int> gate(0);
+    weft::wait_group parked, ended;
+    parked.add(n);
+    ended.add(n);
+    for (int i = 0; i < n; ++i) {
+      weft::go([&, gate]() mutable {
+        parked.done();
+        (void)gate.recv();
+        ended.done();
+      });
+    }
+    parked.wait();
+    gate.close();
+    ended.wait();
+    while (weft::stats().green_threads_live > 2) weft::sleep_for(1ms);  // main and the yielder
+    const std::uint64_t peak = weft::stats().stacks_mapped;
+    EXPECT_GE(peak, static_cast<std::uint64_t>(n));
+    weft::runtime_stats st;
+    for (int tries = 0; tries < 80; ++tries) {
+      st = weft::stats();
+      if (st.stacks_mapped <= keep + 64u * 2 * (st.workers + st.spare_workers) + 2u) break;
+      weft::sleep_for(100ms);
+    }
+    EXPECT_LE(st.stacks_mapped, keep + 64u * 2 * (st.workers + st.spare_workers) + 2u);
+    EXPECT_GE(st.stacks_mapped, keep);  // the keep stays ready: no worker slept for a second
+    stop = true;
+    busy.wait();
+  });
+}
 
 // Once every worker has slept for a second, the monitor unmaps the stacks pooled in the depot.
 TEST(stack_pages, an_idle_runtime_trims_its_pooled_stacks) {

@@ -167,6 +167,58 @@ func pipeline(n int) {
 	_ = sum
 }
 
+// Go's test/chan/sieve1.go with the numbers bounded, so every filter ends when its input closes.
+func sieve() {
+	const primes, last = 1000, 7919 // the 1,000th prime
+	ch := make(chan int64)
+	go func(ch chan<- int64) {
+		for i := int64(2); i <= last; i++ {
+			ch <- i
+		}
+		close(ch)
+	}(ch)
+	found := 0
+	for {
+		prime, ok := <-ch
+		if !ok {
+			break
+		}
+		found++
+		out := make(chan int64)
+		go func(in <-chan int64, out chan<- int64, p int64) {
+			for v := range in {
+				if v%p != 0 {
+					out <- v
+				}
+			}
+			close(out)
+		}(ch, out, prime)
+		ch = out
+	}
+	if found != primes {
+		fmt.Fprintln(os.Stderr, "sieve: wrong count")
+		os.Exit(1)
+	}
+}
+
+// Go's test/chan/daisy: a line of goroutines passing one value, built afresh each round.
+func chain(length, rounds int) {
+	for r := 0; r < rounds; r++ {
+		leftmost := make(chan int)
+		left := leftmost
+		for i := 0; i < length; i++ {
+			right := make(chan int)
+			go func(left, right chan int) { left <- 1 + <-right }(left, right)
+			left = right
+		}
+		left <- 1
+		if <-leftmost != length+1 {
+			fmt.Fprintln(os.Stderr, "chain: wrong value")
+			os.Exit(1)
+		}
+	}
+}
+
 type shape struct {
 	name string
 	ops  int
@@ -221,6 +273,8 @@ func main() {
 		{"mpmc", 2000000, func() { mpmc(2000000) }},
 		{"select4", 1000000, func() { select4(1000000) }},
 		{"pipeline", 1000000, func() { pipeline(1000000) }},
+		{"sieve", 1000, sieve},
+		{"chain", 100000, func() { chain(10000, 10) }},
 		{"fib", 1, func() {
 			if forkJoinFib(35) != 9227465 {
 				fmt.Fprintln(os.Stderr, "fib: wrong result")
