@@ -78,16 +78,27 @@ for run in 1 2 3; do
   done
 done
 
-progress "1M tasks parked at once, weft and Go, 1 worker and $cores (two runs each, ~4 min)"
+progress "1M tasks parked at once, weft and Go, 1 worker and $cores, and the kernel's page floor (two runs each, ~5 min)"
+: >"$raw/page_floor.txt"
 for run in 1 2; do
+  "$build/bench/page_floor" 1000000 >>"$raw/page_floor.txt"
   for workers in 1 "$cores"; do
     "$build/bench/park_million" 1000000 "$workers" | sed 's/^park /park weft /' >>"$raw/park.txt"
     "$build/go_park" 1000000 "$workers" | sed 's/^park /park go /' >>"$raw/park.txt"
   done
 done
 
-progress "HTTP hello: server on core 0 (weft 1 worker, Go 1 P, a thread per connection), wrk on core $((cores - 1))"
-http_bench "$build/bench/http_hello" "$build/go_http_hello" 3 5 "$raw/http.txt" "$build/bench/http_hello_threads" >/dev/null
+progress "HTTP hello: server on core 0 (weft 1 worker, Go 1 P, Tokio 1 worker, a thread per connection), wrk on core $((cores - 1)); keep-alive, then 16 pipelined"
+http_bench "$raw/http.txt" 3 5 1 100,1000 wrk epoll="$build/bench/http_hello_epoll" \
+  weft="$build/bench/http_hello" go="$build/go_http_hello" \
+  threads="$build/bench/http_hello_threads" >/dev/null
+# Pipelined: pipegen (cheaper per request than wrk) for the rows; one wrk run each for the record.
+pipelined_servers=(epoll="$build/bench/http_hello_epoll" weft="$build/bench/http_hello"
+  go="$build/go_http_hello" tokio="$build/tokio-target/release/tokio_http_hello")
+http_bench "$raw/http_pipelined.txt" 3 5 16 256,1024 pipegen="$build/bench/pipegen" \
+  "${pipelined_servers[@]}" >/dev/null
+http_bench "$raw/http_pipelined_wrk.txt" 1 5 16 256,1024 wrk "${pipelined_servers[@]}" >/dev/null
+cat "$raw/http_pipelined_wrk.txt" >>"$raw/http_pipelined.txt"
 
 progress "p99 under the adversary (1M parked, churn, greedy tasks), 10K req/s over 1000 connections; weft, Tokio, Go, and the busy-loop control"
 tail_bench "$build" "$build/go_http_hello" 3 10 1000000 "$raw/tail.txt" "weft:1,tokio:1,go:1,weft:hog" >/dev/null

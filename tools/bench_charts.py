@@ -11,7 +11,7 @@ import sys
 
 from bench_report import COLUMNS, ROWS
 
-COLORS = ["#1f77b4", "#0b3d91", "#9a9a9a", "#e08a00", "#6fc2d8", "#00838f"]
+COLORS = ["#1f77b4", "#0b3d91", "#9a9a9a", "#e08a00", "#6fc2d8", "#00838f", "#b5179e"]
 
 
 def gnuplot(script):
@@ -25,7 +25,7 @@ def summary(results):
         using = f"{i + 2}:xtic(1)" if i == 0 else f"{i + 2}"
         plots.append(f"'{results / 'chart.dat'}' using {using} title '{labels[column]}' lc rgb '{COLORS[i]}'")
     gnuplot(f"""
-set terminal pngcairo size 1600,620 font 'DejaVu Sans,11' noenhanced
+set terminal pngcairo size 1800,620 font 'DejaVu Sans,11' noenhanced
 set output '{results / 'summary.png'}'
 set title "Each runtime's cost relative to weft's best figure on the row (1 = weft's best; higher = worse)"
 set style data histograms

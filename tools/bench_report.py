@@ -25,6 +25,7 @@ COLUMNS = [
     ("tbb", "oneTBB"),
     ("go1", "Go, 1 P"),
     ("goN", "Go, all cores"),
+    ("tokio", "Tokio"),
 ]
 
 # id, title, unit, higher is better, source shape, label on the summary chart
@@ -39,6 +40,10 @@ ROWS = [
     ("select", "select over 4 channels, per message", "ns", False, "select4", "select"),
     ("pipeline", "3-stage pipeline, per item", "ns", False, "pipeline", "pipeline"),
     ("fib", "Fork-join fib(35), a task per call > 20", "ms", False, "fib", "fib(35)"),
+    ("sieve", "Go's prime sieve: 1,000 primes, a task per filter, per prime", "ns", False, "sieve",
+     "prime sieve"),
+    ("chain", "Go's daisy chain: 10,000 tasks pass one value, per task", "ns", False, "chain",
+     "chain"),
     ("cancel", "Cancel 100K parked tasks and join them, per task", "ns", False, "cancel_parked",
      "cancel"),
     ("wake_all", "Wake 100K parked tasks (close) and join them, per task", "ns", False,
@@ -52,6 +57,12 @@ ROWS = [
     ("http_100", "HTTP hello, 100 connections, server on 1 core", "req/s", True, "http_100", "HTTP 100c"),
     ("http_1000", "HTTP hello, 1000 connections, server on 1 core", "req/s", True, "http_1000",
      "HTTP 1000c"),
+    ("http_pipe_256", "HTTP plaintext, 16 pipelined, 256 connections, server on 1 core", "req/s",
+     True, "http_pipe_256", "pipelined 256c"),
+    ("http_pipe_1024", "HTTP plaintext, 16 pipelined, 1024 connections, server on 1 core",
+     "req/s", True, "http_pipe_1024", "pipelined 1024c"),
+    ("http_pipe_cpu_256", "Server CPU per pipelined request, 256 connections", "µs", False,
+     "http_pipe_cpu_256", "CPU/req pipelined"),
     ("tail_p99", "p99 latency under the adversary, 10K req/s", "ms", False, "tail_p99", "p99 hostile"),
 ]
 
@@ -103,14 +114,28 @@ def collect(raw):
     for line in read_lines(raw / "http.txt"):
         parts = line.split()
         f = parse_kv(parts[2:])
-        column = {"weft": "weft1", "go": "go1", "threads": "threads"}[parts[1]]
-        values[(f"http_{f['conns']}", column)].append(float(f["rps"]))
+        column = {"weft": "weft1", "go": "go1", "threads": "threads"}.get(parts[1])
+        if column:  # the epoll floor has its own rows in the detail table
+            values[(f"http_{f['conns']}", column)].append(float(f["rps"]))
+    # Pipelined: pipegen's runs (the generator that leaves the server the busier core).
+    for line in read_lines(raw / "http_pipelined.txt"):
+        parts = line.split()
+        f = parse_kv(parts[2:])
+        if f.get("gen") != "pipegen":
+            continue
+        column = {"weft": "weft1", "go": "go1", "tokio": "tokio"}.get(parts[1])
+        if not column:
+            continue
+        values[(f"http_pipe_{f['conns']}", column)].append(float(f["rps"]))
+        values[(f"http_pipe_cpu_{f['conns']}", column)].append(float(f["cpu_us_per_req"]))
     for line in read_lines(raw / "tail.txt"):
         parts = line.split()
         f = parse_kv(parts[2:])
-        if f.get("adversary") != "1" or int(f.get("ok", 0)) == 0 or parts[1] not in ("weft", "go"):
+        if f.get("adversary") != "1" or int(f.get("ok", 0)) == 0 or f.get("cores", "all") != "all":
             continue
-        values[("tail_p99", parts[1] + "N")].append(float(f["p99_ms"]))
+        column = {"weft": "weftN", "go": "goN", "tokio": "tokio"}.get(parts[1])
+        if column:
+            values[("tail_p99", column)].append(float(f["p99_ms"]))
     return values
 
 
@@ -120,7 +145,7 @@ def read_lines(path):
 
 def fmt(v, unit):
     if unit == "req/s":
-        return f"{v / 1000:,.1f}K"
+        return f"{v / 1e6:.2f}M" if v >= 1e6 else f"{v / 1000:,.1f}K"
     if v >= 100:
         return f"{v:,.0f}"
     if v >= 10:
@@ -189,8 +214,8 @@ def main():
                 table_rows.append([row_id, title, unit, "higher" if higher else "lower", c,
                                    statistics.median(vals), min(vals), max(vals), len(vals)])
     lines += ["", "— : no such peer for that shape (a TBB task cannot park; OS threads have no "
-              "select; the HTTP server and wrk share the 2 cores, so it runs on 1 core only; the "
-              "adversary runs with all cores)."]
+              "select; the HTTP server and its generator share the 2 cores, so it runs on 1 core "
+              "only; the adversary runs with all cores; Tokio is measured on the server rows)."]
     with open(results / "latest.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["row", "title", "unit", "better", "column", "median", "min", "max", "runs"])

@@ -19,24 +19,52 @@ def spread(values):
 
 
 def detail_tables(raw):
-    return park_table(raw / "park.txt") + allocator_table(raw) + http_table(raw / "http.txt") + \
+    return park_table(raw / "park.txt", raw / "page_floor.txt") + allocator_table(raw) + \
+        http_table(raw / "http.txt", "HTTP hello: server pinned to core 0, the generator on the "
+                   "other core (keep-alive)") + \
+        http_table(raw / "http_pipelined.txt", "HTTP plaintext, TechEmpower's shape: 16 "
+                   "pipelined requests per write; server pinned to core 0, the generator on the "
+                   "other (p99: per request with wrk, per batch of 16 with pipegen)") + \
         tail_text(raw / "tail.txt")
 
 
-def park_table(path):
+def page_floor(path):
+    """{threads: (map_touch_s, retouch_s)}, medians of bench/page_floor's runs."""
+    runs = defaultdict(list)
+    for line in read_lines(path):
+        f = kv(line.split()[1:])
+        runs[int(f["threads"])].append((float(f["map_touch_s"]), float(f["retouch_s"])))
+    return {t: (statistics.median(a for a, _ in r), statistics.median(b for _, b in r))
+            for t, r in runs.items()}
+
+
+def park_table(path, floor_path):
     lines = read_lines(path)
     if not lines:
         return ""
+    floor = page_floor(floor_path)
     out = ["", "### Parked tasks, one run each", "",
-           "| runtime | workers | count | spawn+park | release | RSS per task | page tables per task "
-           "| RSS after trim / peak |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+           "| runtime | workers | count | spawn+park | release | × page floor | RSS per task "
+           "| page tables per task | RSS after trim / peak |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for line in lines:
         parts = line.split()
         f = kv(parts[2:])
         trim = f"{float(f['after_trim_share']) * 100:.0f}%" if "after_trim_share" in f else "—"
+        spawn, release = float(f["spawn_park_s"]), float(f["release_s"])
+        times = floor.get(int(f.get("workers", 0)))
+        multiple = "—"
+        if times and int(f["count"]) >= 1_000_000:
+            multiple = f"{(spawn + release) / sum(times):.2f}×"
         out.append(f"| {parts[1]} | {f.get('workers', '—')} | {int(f['count']):,} | "
-                   f"{float(f['spawn_park_s']):.2f} s | {float(f['release_s']):.2f} s | "
+                   f"{spawn:.2f} s | {release:.2f} s | {multiple} | "
                    f"{f['rss_kib_per']} KiB | {f['pte_kib_per']} KiB | {trim} |")
+    for threads, (touch, again) in sorted(floor.items()):
+        out.append(f"| page floor (bench/page_floor, no runtime) | {threads} thread"
+                   f"{'s' if threads > 1 else ''} | 1,000,000 | {touch:.2f} s | {again:.2f} s | 1× "
+                   f"| — | — | — |")
+    out += ["", "× page floor: spawn+park plus release of 1M, over the floor's map and first touch "
+            "plus its second touch, from as many threads as workers, same run (1M rows only)."]
     return "\n".join(out) + "\n"
 
 
@@ -69,29 +97,39 @@ def allocator_table(raw):
     return "\n".join(out) + "\n"
 
 
-def http_table(path):
+def http_table(path, title):
     lines = read_lines(path)
     if not lines:
         return ""
-    rps, p99, cpu = defaultdict(list), defaultdict(list), defaultdict(list)
+    runs = defaultdict(list)
     for line in lines:
         parts = line.split()
         f = kv(parts[2:])
-        key = (parts[1], int(f["conns"]))
-        rps[key].append(float(f["rps"]))
-        p99[key].append(float(f["p99_ms"]))
-        cpu[key].append(float(f["cpu_us_per_req"]))
-    names = {"weft": "weft, 1 worker", "go": "Go, 1 P", "threads": "OS thread per connection"}
-    out = ["", "### HTTP hello: server pinned to core 0, wrk on the other core (keep-alive)", "",
-           "| connections | server | req/s | spread | wrk p99 | server CPU µs per request |",
-           "| --- | --- | --- | --- | --- | --- |"]
-    for conns in sorted({c for _, c in rps}):
-        for server in ("weft", "go", "threads"):
-            key = (server, conns)
-            if key in rps:
-                out.append(f"| {conns} | {names[server]} | {statistics.median(rps[key]):,.0f} | "
-                           f"{spread(rps[key])} | {statistics.median(p99[key]):.2f} ms | "
-                           f"{statistics.median(cpu[key]):.1f} |")
+        runs[(int(f["conns"]), f.get("gen", "wrk"), parts[1])].append(f)
+    names = {"epoll": "floor: plain epoll, 1 thread", "weft": "weft, 1 worker", "go": "Go, 1 P",
+             "tokio": "Tokio, 1 worker", "threads": "OS thread per connection"}
+    out = ["", f"### {title}", "",
+           "| connections | generator | server | req/s | spread | p99 | server CPU µs per request "
+           "| server core busy | generator core busy | bound by |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for key in sorted(runs, key=lambda k: (k[0], k[1], list(names).index(k[2]))):
+        rs = runs[key]
+
+        def med(field):
+            vals = [float(r[field]) for r in rs if field in r]
+            return statistics.median(vals) if vals else None
+        rps = [float(r["rps"]) for r in rs]
+        server_busy, gen_busy = med("server_core_busy"), med("gen_core_busy")
+        bound = "—"
+        if server_busy is not None and gen_busy is not None:
+            if min(server_busy, gen_busy) >= 0.95:
+                bound = "both saturated"
+            else:
+                bound = "**generator**" if gen_busy > server_busy else "server"
+        pct = lambda v: "—" if v is None else f"{v * 100:.0f}%"
+        out.append(f"| {key[0]} | {key[1]} | {names[key[2]]} | {statistics.median(rps):,.0f} | "
+                   f"{spread(rps)} | {med('p99_ms'):.2f} ms | {med('cpu_us_per_req'):.2f} | "
+                   f"{pct(server_busy)} | {pct(gen_busy)} | {bound} |")
     return "\n".join(out) + "\n"
 
 
