@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main command: builds Release, runs every workload of the comparison (weft with 1 worker and
 # with all cores, OS threads, oneTBB, Go with GOMAXPROCS=1 and all cores), then writes
-# bench/results/latest.md, latest.csv and PNG charts and prints the table. About 15 minutes on a
+# bench/results/latest.md, latest.csv and PNG charts and prints the table. About 25 minutes on a
 # 2-core machine.
 #   tools/bench.sh [--runs N]   (runs of each micro benchmark; default 5)
 # Raw outputs of every run stay in bench/results/raw/.
@@ -100,8 +100,9 @@ http_bench "$raw/http_pipelined.txt" 3 5 16 256,1024 pipegen="$build/bench/pipeg
 http_bench "$raw/http_pipelined_wrk.txt" 1 5 16 256,1024 wrk "${pipelined_servers[@]}" >/dev/null
 cat "$raw/http_pipelined_wrk.txt" >>"$raw/http_pipelined.txt"
 
-progress "p99 under the adversary (1M parked, churn, greedy tasks), 10K req/s over 1000 connections; weft, Tokio, Go, and the busy-loop control"
-tail_bench "$build" "$build/go_http_hello" 3 10 1000000 "$raw/tail.txt" "weft:1,tokio:1,go:1,weft:hog" >/dev/null
+progress "p99 under the adversary (1M parked, churn, greedy tasks), 10K req/s over 1000 connections; weft, Tokio, Go, and the busy-loop control; all cores, then each server on one core with the generator on the other (~10 min)"
+tail_bench "$build" "$build/go_http_hello" 3 10 1000000 "$raw/tail.txt" \
+  "weft:1,tokio:1,go:1,weft:hog weft:1:one,tokio:1:one,go:1:one,weft:hog:one" >/dev/null
 
 progress "report and charts"
 python3 "$root/tools/bench_report.py" "$results"

@@ -64,6 +64,8 @@ ROWS = [
     ("http_pipe_cpu_256", "Server CPU per pipelined request, 256 connections", "µs", False,
      "http_pipe_cpu_256", "CPU/req pipelined"),
     ("tail_p99", "p99 latency under the adversary, 10K req/s", "ms", False, "tail_p99", "p99 hostile"),
+    ("tail_one_p99", "p99 under the adversary, server on 1 core, generator on the other", "ms",
+     False, "tail_one_p99", "p99 hostile, 1 core"),
 ]
 
 
@@ -131,7 +133,12 @@ def collect(raw):
     for line in read_lines(raw / "tail.txt"):
         parts = line.split()
         f = parse_kv(parts[2:])
-        if f.get("adversary") != "1" or int(f.get("ok", 0)) == 0 or f.get("cores", "all") != "all":
+        if f.get("adversary") != "1" or int(f.get("ok", 0)) == 0 or f.get("run") == "ready":
+            continue
+        if f.get("cores", "all") == "one":
+            column = {"weft": "weft1", "go": "go1", "tokio": "tokio"}.get(parts[1])
+            if column:
+                values[("tail_one_p99", column)].append(float(f["p99_ms"]))
             continue
         column = {"weft": "weftN", "go": "goN", "tokio": "tokio"}.get(parts[1])
         if column:

@@ -141,18 +141,33 @@ def tail_text(path):
     for line in lines:
         parts = line.split()
         f = kv(parts[2:])
-        runs[(parts[1], f["adversary"])].append(f)
+        load = "ready" if f.get("run") == "ready" else f["adversary"]
+        runs[(f.get("cores", "all"), parts[1], load)].append(f)
+    out = []
+    titles = {
+        "all": "all cores, the generator sharing them",
+        "one": "server and all its threads confined to one core with one worker, the generator "
+               "alone on the other",
+    }
+    for cores in ("all", "one"):
+        if any(k[0] == cores for k in runs):
+            out += tail_group_table(runs, cores, titles[cores])
+    return "\n".join(out) + "\n"
+
+
+def tail_group_table(runs, cores, title):
     names = {"weft": "weft, budget on", "weft-nobudget": "weft, budget off", "go": "Go 1.19",
              "tokio": "Tokio 1.24"}
-    loads = {"0": "none", "1": "adversary", "hog": "busy loops outside"}
-    n = max(len(v) for v in runs.values())
-    out = ["", f"### Tail latency: 10,000 req/s open loop over 1000 keep-alive connections, all "
-           f"cores (median of {n} runs, min–max in brackets; ms)", "",
+    loads = {"0": "none", "ready": "adversary, from 1 s after ready", "1": "adversary",
+             "hog": "busy loops outside" if cores == "all" else "one busy loop on its core"}
+    n = max(len(v) for k, v in runs.items() if k[0] == cores)
+    out = ["", f"### Tail latency: 10,000 req/s open loop over 1000 keep-alive connections, "
+           f"{title} (median of {n} runs, min–max in brackets; ms)", "",
            "| server | load | p50 | p95 | p99 | p99.9 | max | generator late, p99 | errors | RSS MiB |",
            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for adversary in ("0", "1", "hog"):
+    for adversary in ("0", "ready", "1", "hog"):
         for server in ("weft", "weft-nobudget", "go", "tokio"):
-            rs = runs.get((server, adversary))
+            rs = runs.get((cores, server, adversary))
             if not rs:
                 continue
 
@@ -167,15 +182,20 @@ def tail_text(path):
             out.append(f"| {names[server]} | {loads[adversary]} | {cell('p50_ms')} | "
                        f"{cell('p95_ms')} | {cell('p99_ms')} | {cell('p999_ms')} | {cell('max_ms')} | "
                        f"{cell('late_p99_ms')} | {errors:,.0f} of {errors + oks:,.0f} | {rss:,.0f} |")
-    def p99(server):
-        rs = [float(r["p99_ms"]) for r in runs.get((server, "1"), []) if int(r.get("ok", 0)) > 0]
+
+    def p99(server, load="1"):
+        rs = [float(r["p99_ms"]) for r in runs.get((cores, server, load), [])
+              if int(r.get("ok", 0)) > 0]
         return statistics.median(rs) if rs else None
     wp = p99("weft")
     for peer in ("go", "tokio"):
         pp = p99(peer)
         if wp and pp:
             out += ["", f"Under the adversary, weft's p99 is {pp / wp:.1f}× lower than {names[peer]}'s."]
-    return "\n".join(out) + "\n"
+    control = p99("weft", "hog")
+    if wp and control:
+        out += ["", f"weft's p99 under the adversary is {wp / control:.2f}× the control's."]
+    return out
 
 
 def tail_table(path):
