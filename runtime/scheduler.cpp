@@ -217,9 +217,14 @@ green_thread* scheduler::create(std::size_t storage_size, std::size_t storage_al
   const bool on_worker = w && w->sched == this;
   // Fail here, with std::system_error, if no stack could be had when it first runs.
   if (o.stack_size != 0) {
-    depot_.probe(o.stack_size);
-    if (o.stack_size > UINT32_MAX)
+    if (o.stack_size > UINT32_MAX) {
+      depot_.unmap(depot_.map(o.stack_size));  // one the kernel refuses: its std::system_error
       throw std::invalid_argument("weft::go/spawn: stacks beyond 4 GiB are unsupported");
+    }
+    if (depot_.mapping_size(o.stack_size) != depot_.default_size())
+      depot_.ensure_sized(o.stack_size);
+    else if (on_worker)
+      w->stacks.ensure_available();
   } else if (on_worker) {
     w->stacks.ensure_available();
   }

@@ -160,7 +160,55 @@ stack_depot::stack_depot(std::size_t default_size)
     : default_size_(round_up(default_size < 16 * 1024 ? 16 * 1024 : default_size, page_size()) +
                     page_size()) {}
 
+std::size_t stack_depot::mapping_size(std::size_t size) const noexcept {
+  return size == 0 ? default_size_ : round_up(size, page_size()) + page_size();
+}
+
+stack_depot::sized_pool& stack_depot::pool_for(std::size_t each) {
+  for (auto& p : sized_)
+    if (p.each == each) return p;
+  sized_.push_back(sized_pool{each, {}, 0});
+  return sized_.back();
+}
+
+stack_span stack_depot::take_sized(std::size_t each) {
+  lock_.lock();
+  for (auto& p : sized_) {
+    if (p.each != each || p.free.empty()) continue;
+    void* base = p.free.back();
+    p.free.pop_back();
+    p.low_water = std::min(p.low_water, p.free.size());
+    lock_.unlock();
+    return stack_span{base, each};
+  }
+  lock_.unlock();
+  return map(each - page_size());
+}
+
+void stack_depot::give_sized(stack_span s) noexcept {
+  lock_.lock();
+  try {
+    pool_for(s.size).free.push_back(s.base);
+  } catch (...) {  // no memory for the pool's bookkeeping: unmap it instead
+    lock_.unlock();
+    unmap(s);
+    return;
+  }
+  lock_.unlock();
+}
+
+void stack_depot::ensure_sized(std::size_t size) {
+  const std::size_t each = mapping_size(size);
+  lock_.lock();
+  bool have = false;
+  for (auto& p : sized_) have = have || (p.each == each && !p.free.empty());
+  lock_.unlock();
+  if (!have) give_sized(map(size));
+}
+
 stack_depot::~stack_depot() {
+  for (auto& p : sized_)
+    for (void* base : p.free) unmap(stack_span{base, p.each});
   std::vector<void*> all(fresh_.begin(), fresh_.end());
   all.insert(all.end(), clean_.begin(), clean_.end());
   release(std::move(all));
@@ -202,9 +250,16 @@ std::size_t stack_depot::trim(std::size_t keep) noexcept {
   }
   fresh_low_water_ = std::min(fresh_low_water_, fresh_.size());
   publish_pooled();
+  std::vector<stack_span> sized;  // trimmed whole: other sizes are rare, and large
+  for (auto& p : sized_) {
+    for (void* base : p.free) sized.push_back(stack_span{base, p.each});
+    p.free.clear();
+    p.low_water = 0;
+  }
   lock_.unlock();
-  const std::size_t n = excess.size();
+  const std::size_t n = excess.size() + sized.size();
   release(std::move(excess));
+  for (const stack_span& span : sized) unmap(span);
   return n;
 }
 
@@ -216,6 +271,13 @@ std::size_t stack_depot::scavenge(std::int64_t now) noexcept {
   lock_.lock();
   take_oldest(fresh_, fresh_low_water_, idle);  // untaken for the whole period
   fresh_low_water_ = fresh_.size();
+  std::vector<stack_span> idle_sized;  // other sizes: unmapped once untaken for a period
+  for (auto& p : sized_) {
+    for (std::size_t i = 0; i < p.low_water; ++i)
+      idle_sized.push_back(stack_span{p.free[i], p.each});
+    p.free.erase(p.free.begin(), p.free.begin() + static_cast<std::ptrdiff_t>(p.low_water));
+    p.low_water = p.free.size();
+  }
   const std::size_t others = fresh_.size() + clean_.size();
   const std::size_t room = depot_keep > others ? depot_keep - others : 0;
   publish_pooled();
@@ -225,8 +287,9 @@ std::size_t stack_depot::scavenge(std::int64_t now) noexcept {
     excess.assign(idle.begin() + static_cast<std::ptrdiff_t>(room), idle.end());
     idle.resize(room);
   }
-  const std::size_t unmapped = excess.size();
+  const std::size_t unmapped = excess.size() + idle_sized.size();
   release(std::move(excess));
+  for (const stack_span& span : idle_sized) unmap(span);
   release_deep_pages(idle);
   lock_.lock();
   clean_.insert(clean_.end(), idle.begin(), idle.end());
@@ -320,8 +383,8 @@ void stack_cache::give_back_all() noexcept {
 }
 
 stack_span stack_cache::get(std::size_t size) {
-  if (size != 0 && round_up(size, page_size()) + page_size() != depot_.default_size())
-    return depot_.map(size);
+  const std::size_t each = depot_.mapping_size(size);
+  if (each != depot_.default_size()) return depot_.take_sized(each);
   if (count_ == 0) refill();
   set_count(count_ - 1);
   return items_[count_];
@@ -340,7 +403,7 @@ void stack_cache::refill() {
 
 void stack_cache::put(stack_span s) noexcept {
   if (s.size != depot_.default_size()) {
-    depot_.unmap(s);
+    depot_.give_sized(s);
     return;
   }
   if (count_ == capacity) {

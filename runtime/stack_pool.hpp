@@ -55,8 +55,16 @@ class stack_depot {
   // the depot's keep are unmapped. Returns how many were unmapped.
   std::size_t scavenge(std::int64_t now) noexcept;
   void unmap(stack_span s) noexcept;
-  // Throws what map(size) would, without keeping the mapping.
-  void probe(std::size_t size) { unmap(map(size)); }
+  // Stacks of a size other than the default (spawn_options::stack_size), pooled per size like
+  // the default ones (a fresh mapping costs its munmap's TLB shoot-down and its first touch).
+  // take_sized maps one when none is pooled (std::system_error when it cannot); `each` is the
+  // whole mapping, guard included.
+  stack_span take_sized(std::size_t each);
+  void give_sized(stack_span s) noexcept;
+  // Makes sure a stack of `size` (as spawn_options gives it) is pooled, mapping one if need be:
+  // so spawning throws std::system_error when none can be had, not the green thread's first run.
+  void ensure_sized(std::size_t size);
+  std::size_t mapping_size(std::size_t size) const noexcept;
   // Takes up to `n` pooled default-size stacks into `out`; returns how many.
   std::size_t take(stack_span* out, std::size_t n) noexcept;
   // Gives back `n` default-size stacks (pooled as they are: scavenge() trims them later).
@@ -79,12 +87,19 @@ class stack_depot {
   }
 
   std::size_t default_size_;
-  spinlock lock_;                      // guards fresh_, clean_, fresh_low_water_
-  std::deque<void*> fresh_;            // given back since their last scavenge; taken first
-  std::deque<void*> clean_;            // deep pages already given back to the kernel
-  std::size_t fresh_low_water_ = 0;    // fewest in fresh_ since the last scavenge
-  std::mutex scavenging_;              // scavenge() against trim()
-  std::int64_t last_scavenge_ns_ = 0;  // the monitor's alone
+  spinlock lock_;                    // guards fresh_, clean_, fresh_low_water_
+  std::deque<void*> fresh_;          // given back since their last scavenge; taken first
+  std::deque<void*> clean_;          // deep pages already given back to the kernel
+  std::size_t fresh_low_water_ = 0;  // fewest in fresh_ since the last scavenge
+  struct sized_pool {
+    std::size_t each = 0;       // mapping size, guard included
+    std::vector<void*> free;    // oldest first
+    std::size_t low_water = 0;  // fewest in `free` since the last scavenge
+  };
+  std::vector<sized_pool> sized_;          // under lock_; a handful of distinct sizes at most
+  sized_pool& pool_for(std::size_t each);  // lock_ held
+  std::mutex scavenging_;                  // scavenge() against trim()
+  std::int64_t last_scavenge_ns_ = 0;      // the monitor's alone
   std::atomic<std::uint64_t> mapped_{0};
   std::atomic<std::uint64_t> pooled_{0};  // free_.size(), readable without the lock
   std::atomic<std::uint64_t> reserved_bytes_{0};

@@ -106,6 +106,29 @@ TEST_P(stack_test, a_per_spawn_stack_size_allows_deep_recursion) {
       cfg());
 }
 
+// Stacks of a per-spawn size are pooled like default ones: green threads spawned one after
+// another with 1 MiB stacks reuse one mapping (each used to map its own, and probe another at
+// spawn), and trim() unmaps what is pooled.
+TEST_P(stack_test, per_spawn_stack_sizes_are_reused) {
+  weft::run(
+      [] {
+        (void)weft::spawn(weft::spawn_options{.stack_size = 1 << 20}, [] {
+          return recurse(300);
+        }).join();
+        const std::uint64_t mapped = weft::stats().stacks_mapped;
+        for (int i = 0; i < 200; ++i) {
+          EXPECT_EQ(
+              weft::spawn(weft::spawn_options{.stack_size = 1 << 20}, [i] { return i; }).join(), i);
+        }
+        // Another worker may have taken one while this one's was not yet back in the pool.
+        EXPECT_LE(weft::stats().stacks_mapped, mapped + weft::stats().workers);
+        const auto before = weft::stats();
+        EXPECT_GE(weft::trim(), 1u);
+        EXPECT_GE(before.stack_bytes_reserved - weft::stats().stack_bytes_reserved, 1u << 20);
+      },
+      cfg());
+}
+
 TEST_P(stack_test, the_main_green_thread_has_a_larger_stack_than_the_default) {
   // ~600 KiB of frames: would overflow the 128 KiB default, fits weft::main_stack_size (1 MiB).
   bool done = false;

@@ -41,7 +41,9 @@ struct config {
 
 // Per-spawn options: weft::go(weft::spawn_options{.stack_size = 8 << 20}, f).
 struct spawn_options {
-  std::size_t stack_size = 0;  // 0: config::stack_size
+  // 0: config::stack_size. Stacks of other sizes are pooled per size and reused too (a spawn
+  // with its own size costs what a default one does once one of that size has been used).
+  std::size_t stack_size = 0;
   // Shown in dumps, the deadlock report and fatal messages (copied; up to 31 bytes kept).
   std::string_view name{};
 };

@@ -46,9 +46,10 @@ runtime_stats stats(stats_detail detail = stats_detail::counters) noexcept;
 // `out`, Go's goroutine dump; SIGQUIT prints the same to stderr. Nothing without a runtime.
 void dump(std::ostream& out);
 
-// Gives the kernel back the green-thread stacks pooled for reuse (the runtime also does this by
-// itself when the pool grows large, and once every worker has slept for a second). Returns how
-// many stacks were unmapped; 0 without a runtime.
+// Gives the kernel back the green-thread stacks pooled for reuse, of every size (the runtime also
+// does this by itself for stacks nobody took for a second beyond the 4,096 it keeps ready, and
+// for all of them once every worker has slept for a second). Returns how many stacks were
+// unmapped; 0 without a runtime.
 std::size_t trim() noexcept;
 
 // Where the runtime's own objects (green-thread records, queue nodes, channel buffers) come
