@@ -134,11 +134,22 @@ std::int64_t scheduler::check_deadlock(std::int64_t deadline) noexcept {
       now - suspect_since_.load(std::memory_order_relaxed) >= deadlock_grace_ns &&
       process_threads() == static_cast<long>(worker_count()) + (tracer_.joinable() ? 1 : 0) +
                                (monitor_.joinable() ? 1 : 0) +
-                               static_cast<long>(started_spares_.load()) + blocking_.idle_threads())
+                               static_cast<long>(started_spares_.load()) +
+                               blocking_.idle_threads() &&
+      still_all_asleep())
     report_deadlock();
   if (suspect_snapshot_.exchange(progress, std::memory_order_relaxed) != progress)
     suspect_since_.store(now, std::memory_order_relaxed);
   return now + deadlock_grace_ns;  // look again then
+}
+
+// Read after the thread count: a pool thread that finished its call readied its caller (taking
+// a worker off the idle list, queueing it) before it counted itself idle, and the pool's lock
+// that idle_threads() takes makes both visible here. Without this, a caller woken while this
+// check ran (this very worker, popped from the idle list) was reported as a deadlock.
+bool scheduler::still_all_asleep() const noexcept {
+  return nidle_.load(std::memory_order_seq_cst) == static_cast<int>(worker_count()) &&
+         external_wakers_.load(std::memory_order_acquire) == 0 && global_.empty();
 }
 
 void scheduler::report_deadlock() const noexcept {

@@ -258,6 +258,7 @@ class scheduler {
   // deadline to sleep until (a grace period while a deadlock is suspected), or ends the
   // program when it is certain.
   std::int64_t check_deadlock(std::int64_t deadline) noexcept;
+  bool still_all_asleep() const noexcept;
   [[noreturn]] void report_deadlock() const noexcept;
   void start_introspection();
   void stop_introspection() noexcept;
