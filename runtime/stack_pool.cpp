@@ -26,6 +26,8 @@ constexpr std::size_t depot_keep = 4096;
 // itself, go back to the kernel: long enough that a workload's steady rounds reuse what they
 // had, short enough that a burst's memory does not linger (jemalloc's dirty decay is 10 s).
 constexpr std::int64_t scavenge_period_ns = 1'000'000'000;
+// Stacks the scavenger takes out of the depot per hold of its lock.
+constexpr std::size_t scavenge_chunk = 4096;
 // A stack going back to the depot keeps its top this committed (where a green thread's first
 // frames land, so reuse faults nothing in) and gives the kernel the pages below: one deep
 // recursion does not hold memory for ever.
@@ -178,6 +180,7 @@ stack_span stack_depot::take_sized(std::size_t each) {
     void* base = p.free.back();
     p.free.pop_back();
     p.low_water = std::min(p.low_water, p.free.size());
+    publish_pooled();
     lock_.unlock();
     return stack_span{base, each};
   }
@@ -189,6 +192,7 @@ void stack_depot::give_sized(stack_span s) noexcept {
   lock_.lock();
   try {
     pool_for(s.size).free.push_back(s.base);
+    publish_pooled();
   } catch (...) {  // no memory for the pool's bookkeeping: unmap it instead
     lock_.unlock();
     unmap(s);
@@ -249,13 +253,13 @@ std::size_t stack_depot::trim(std::size_t keep) noexcept {
     take_oldest(fresh_, pooled - keep - excess.size(), excess);
   }
   fresh_low_water_ = std::min(fresh_low_water_, fresh_.size());
-  publish_pooled();
   std::vector<stack_span> sized;  // trimmed whole: other sizes are rare, and large
   for (auto& p : sized_) {
     for (void* base : p.free) sized.push_back(stack_span{base, p.each});
     p.free.clear();
     p.low_water = 0;
   }
+  publish_pooled();
   lock_.unlock();
   const std::size_t n = excess.size() + sized.size();
   release(std::move(excess));
@@ -267,33 +271,48 @@ std::size_t stack_depot::scavenge(std::int64_t now) noexcept {
   if (now - last_scavenge_ns_ < scavenge_period_ns) return 0;
   last_scavenge_ns_ = now;
   std::lock_guard alone(scavenging_);
-  std::vector<void*> idle;
-  lock_.lock();
-  take_oldest(fresh_, fresh_low_water_, idle);  // untaken for the whole period
-  fresh_low_water_ = fresh_.size();
   std::vector<stack_span> idle_sized;  // other sizes: unmapped once untaken for a period
+  lock_.lock();
+  std::size_t idle_left = std::min(fresh_low_water_, fresh_.size());  // the oldest, untaken
   for (auto& p : sized_) {
     for (std::size_t i = 0; i < p.low_water; ++i)
       idle_sized.push_back(stack_span{p.free[i], p.each});
     p.free.erase(p.free.begin(), p.free.begin() + static_cast<std::ptrdiff_t>(p.low_water));
     p.low_water = p.free.size();
   }
-  const std::size_t others = fresh_.size() + clean_.size();
-  const std::size_t room = depot_keep > others ? depot_keep - others : 0;
   publish_pooled();
   lock_.unlock();
-  std::vector<void*> excess;
-  if (idle.size() > room) {
-    excess.assign(idle.begin() + static_cast<std::ptrdiff_t>(room), idle.end());
-    idle.resize(room);
-  }
-  const std::size_t unmapped = excess.size() + idle_sized.size();
-  release(std::move(excess));
+  std::size_t unmapped = idle_sized.size();
   for (const stack_span& span : idle_sized) unmap(span);
-  release_deep_pages(idle);
+  // The default size in chunks: workers giving and taking stacks never wait on the lock behind
+  // a burst's million while it is sorted out.
+  std::vector<void*> idle, excess;
+  idle.reserve(scavenge_chunk);
+  while (idle_left > 0) {
+    idle.clear();
+    lock_.lock();
+    take_oldest(fresh_, std::min(idle_left, scavenge_chunk), idle);
+    const std::size_t others = fresh_.size() + clean_.size();
+    const std::size_t room = depot_keep > others ? depot_keep - others : 0;
+    publish_pooled();
+    lock_.unlock();
+    if (idle.empty()) break;  // workers took the rest meanwhile
+    idle_left -= idle.size();
+    excess.clear();
+    if (idle.size() > room) {
+      excess.assign(idle.begin() + static_cast<std::ptrdiff_t>(room), idle.end());
+      idle.resize(room);
+    }
+    unmapped += excess.size();
+    release(std::move(excess));
+    release_deep_pages(idle);
+    lock_.lock();
+    clean_.insert(clean_.end(), idle.begin(), idle.end());
+    publish_pooled();
+    lock_.unlock();
+  }
   lock_.lock();
-  clean_.insert(clean_.end(), idle.begin(), idle.end());
-  publish_pooled();
+  fresh_low_water_ = fresh_.size();  // the next period starts now
   lock_.unlock();
   return unmapped;
 }

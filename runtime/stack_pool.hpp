@@ -82,8 +82,10 @@ class stack_depot {
  private:
   void release(std::vector<void*> stacks) noexcept;
   void release_deep_pages(const std::vector<void*>& stacks) noexcept;
-  void publish_pooled() noexcept {
-    pooled_.store(fresh_.size() + clean_.size(), std::memory_order_relaxed);
+  void publish_pooled() noexcept {  // lock_ held
+    std::size_t n = fresh_.size() + clean_.size();
+    for (const auto& p : sized_) n += p.free.size();
+    pooled_.store(n, std::memory_order_relaxed);
   }
 
   std::size_t default_size_;
