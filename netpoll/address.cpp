@@ -1,26 +1,15 @@
-// weft::net::address: parsing and printing IPv4 and IPv6 socket addresses.
+// weft::net::address: parsing (names through resolve()) and printing IPv4 and IPv6 addresses.
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <netinet/in.h>
 
-#include <charconv>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 
-#include "weft/blocking.hpp"
+#include "resolve.hpp"
 #include "weft/net.hpp"
 
 namespace weft::net {
-namespace {
-
-struct gai_category_t : std::error_category {
-  const char* name() const noexcept override { return "getaddrinfo"; }
-  std::string message(int e) const override { return gai_strerror(e); }
-};
-const gai_category_t gai_category_instance;
-
-}  // namespace
 
 address address::from_sockaddr(const sockaddr* sa, socklen_t len) noexcept {
   address a;
@@ -32,74 +21,20 @@ address address::from_sockaddr(const sockaddr* sa, socklen_t len) noexcept {
 
 address address::parse(std::string_view text, std::error_code& ec) {
   ec.clear();
-  const std::size_t colon = text.rfind(':');
-  if (colon == std::string_view::npos) {
-    ec = std::make_error_code(std::errc::invalid_argument);
-    return {};
-  }
-  std::string_view host = text.substr(0, colon);
-  const std::string_view port_text = text.substr(colon + 1);
-  unsigned port = 0;
-  auto [end, err] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (err != std::errc{} || end != port_text.data() + port_text.size() || port > 65535 ||
-      port_text.empty()) {
-    ec = std::make_error_code(std::errc::invalid_argument);
-    return {};
-  }
-  const bool bracketed = host.size() >= 2 && host.front() == '[' && host.back() == ']';
-  if (bracketed) host = host.substr(1, host.size() - 2);
-  const std::string h(host);
+  std::string_view host;
+  std::uint16_t port = 0;
+  bool bracketed = false;
+  if (!detail_resolve::split_host_port(text, host, port, bracketed, ec)) return {};
   address a;
-  if (h.empty() || h == "*") {
-    auto* in = reinterpret_cast<sockaddr_in*>(&a.storage_);
-    in->sin_family = AF_INET;
-    in->sin_addr.s_addr = htonl(INADDR_ANY);
-    in->sin_port = htons(static_cast<std::uint16_t>(port));
-    a.len_ = sizeof(sockaddr_in);
-    return a;
-  }
-  if (h == "localhost") return parse("127.0.0.1:" + std::string(port_text), ec);
-  {
-    auto* in = reinterpret_cast<sockaddr_in*>(&a.storage_);
-    if (!bracketed && inet_pton(AF_INET, h.c_str(), &in->sin_addr) == 1) {
-      in->sin_family = AF_INET;
-      in->sin_port = htons(static_cast<std::uint16_t>(port));
-      a.len_ = sizeof(sockaddr_in);
-      return a;
-    }
-  }
-  {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&a.storage_);
-    if (inet_pton(AF_INET6, h.c_str(), &in6->sin6_addr) == 1) {
-      in6->sin6_family = AF_INET6;
-      in6->sin6_port = htons(static_cast<std::uint16_t>(port));
-      a.len_ = sizeof(sockaddr_in6);
-      return a;
-    }
-  }
+  if (host == "localhost") host = "127.0.0.1";
+  if (detail_resolve::numeric_address(host, port, bracketed, a)) return a;
   if (bracketed) {
     ec = std::make_error_code(std::errc::invalid_argument);
     return {};
   }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  // Name resolution blocks (it may ask a DNS server): on a green thread it runs on the blocking
-  // pool, so the worker keeps running the others.
-  if (int rc = weft::blocking([&] { return getaddrinfo(h.c_str(), nullptr, &hints, &res); });
-      rc != 0) {
-    ec = std::error_code(rc, gai_category_instance);
-    return {};
-  }
-  a = from_sockaddr(res->ai_addr, res->ai_addrlen);
-  freeaddrinfo(res);
-  if (a.is_v6())
-    reinterpret_cast<sockaddr_in6*>(&a.storage_)->sin6_port =
-        htons(static_cast<std::uint16_t>(port));
-  else
-    reinterpret_cast<sockaddr_in*>(&a.storage_)->sin_port = htons(static_cast<std::uint16_t>(port));
-  return a;
+  std::vector<address> all = resolve(host, port, std::chrono::seconds(10), ec);
+  if (ec) return {};
+  return all.front();
 }
 
 address address::parse(std::string_view text) {

@@ -136,10 +136,11 @@ poll_descriptor* netpoller::lookup(std::uint64_t tag) noexcept {
   return chunk ? &chunk[index & (chunk_size - 1)] : nullptr;
 }
 
-poll_descriptor* netpoller::open(int fd) {
+poll_descriptor* netpoller::open(int fd, bool owned) {
   poll_descriptor* pd = allocate();
   pd->lock.lock();
   pd->fd = fd;
+  pd->owns_fd = owned;
   pd->hangup.store(false, std::memory_order_relaxed);
   pd->sides[0] = {};
   pd->sides[1] = {};
@@ -153,7 +154,11 @@ poll_descriptor* netpoller::open(int fd) {
     const int e = errno;
     pd->fd = -1;
     recycle(pd);
-    throw std::system_error(e, std::system_category(), "weft: registering a socket with epoll");
+    throw std::system_error(e, std::system_category(),
+                            e == EPERM
+                                ? "weft: this descriptor cannot be polled (a regular file or "
+                                  "directory? use weft::fs)"
+                                : "weft: registering a descriptor with epoll");
   }
   registered_.fetch_add(1, std::memory_order_relaxed);
   return pd;
@@ -171,8 +176,12 @@ void netpoller::close_fd(poll_descriptor* pd) noexcept {
   // Reached when the count of operations drops to zero while closing; a begin_op that lost the
   // race to close() can get here too, after close() itself did: only the first one closes.
   if (pd->fd_closed.exchange(true, std::memory_order_acq_rel)) return;
-  // The kernel drops the fd from the epoll set as it closes (weft never dup()s its sockets).
-  ::close(pd->fd);
+  // The kernel drops the fd from the epoll set as it closes (weft never dup()s its sockets). A
+  // borrowed fd stays open: unregister it, or its owner's next use would still wake us.
+  if (pd->owns_fd)
+    ::close(pd->fd);
+  else
+    epoll_ctl(epfd_, EPOLL_CTL_DEL, pd->fd, nullptr);
   registered_.fetch_sub(1, std::memory_order_relaxed);
 }
 

@@ -36,6 +36,7 @@ struct poll_descriptor {
   static constexpr std::uint32_t closing_bit = 1u << 31;
   std::atomic<std::uint32_t> state{0};
   std::atomic<bool> fd_closed{false};  // close_fd ran: guards against a second ::close
+  bool owns_fd = true;  // false for io::fd_waiter: close_fd only unregisters the descriptor
   poll_descriptor* next_free = nullptr;
 
   bool closing() const noexcept { return state.load(std::memory_order_acquire) & closing_bit; }
@@ -51,7 +52,8 @@ class netpoller {
   static netpoller* started() noexcept;
 
   // Registers `fd` (non-blocking already). On failure closes nothing and throws system_error.
-  poll_descriptor* open(int fd);
+  // An fd not `owned` is only unregistered, never closed, when the descriptor closes.
+  poll_descriptor* open(int fd, bool owned = true);
   // Marks the descriptor closing and wakes its waiters; the fd is closed once no operation
   // uses it. Idempotent.
   void close(poll_descriptor* pd) noexcept;

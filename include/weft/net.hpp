@@ -14,24 +14,23 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
+#include <vector>
 
-namespace weft::detail {
-struct poll_descriptor;
-}
+#include "weft/io.hpp"
 
 namespace weft::net {
 
-using clock = std::chrono::steady_clock;
-// A deadline that never passes: the default, and how to clear one.
-inline constexpr clock::time_point no_deadline = clock::time_point::max();
+using io::clock;
+using io::no_deadline;
 
 // An IPv4 or IPv6 socket address.
 class address {
  public:
   address() = default;
   // "127.0.0.1:8080", "[::1]:8080", "localhost:8080", ":8080" (every IPv4 interface),
-  // "[::]:8080" (every interface). Other host names are resolved with getaddrinfo, which blocks
-  // the worker while it runs: prefer numeric addresses on hot paths.
+  // "[::]:8080" (every interface). Other host names are resolved through resolve() (the first
+  // address it gives), on the blocking pool.
   static address parse(std::string_view host_port);
   static address parse(std::string_view host_port, std::error_code& ec);
   static address from_sockaddr(const sockaddr* sa, socklen_t len) noexcept;
@@ -54,84 +53,38 @@ enum class shutdown_how { read = SHUT_RD, write = SHUT_WR, both = SHUT_RDWR };
 // Every call that waits (connect, read, write_all, accept) is cancellable (weft/cancel.hpp): it
 // throws weft::cancelled, or its error_code overload gives errc::operation_canceled.
 //
-// A connected TCP socket. One green thread may read while another writes; two concurrent reads
-// (or writes) are a logic_error. Move-only; the destructor closes it. TCP_NODELAY is on by
-// default, as in Go: request/response traffic should not wait for Nagle.
-class tcp_stream {
+// A connected TCP socket: an io::stream (read, write_all, close, deadlines) that can also
+// connect, half-close and name its ends. One green thread may read while another writes.
+// Move-only; the destructor closes it. TCP_NODELAY is on by default, as in Go:
+// request/response traffic should not wait for Nagle.
+class tcp_stream : public io::stream {
  public:
   tcp_stream() = default;
-  tcp_stream(tcp_stream&& other) noexcept;
-  tcp_stream& operator=(tcp_stream&& other) noexcept;
-  tcp_stream(const tcp_stream&) = delete;
-  tcp_stream& operator=(const tcp_stream&) = delete;
-  ~tcp_stream();
 
   // Connects to `addr`; a zero timeout waits as long as the kernel does. A refused connection
-  // gives errc::connection_refused, a timeout errc::timed_out.
+  // gives errc::connection_refused, a timeout errc::timed_out. A host name is resolved first
+  // (resolve(), on the blocking pool) and each of its addresses tried in turn until one
+  // connects; the timeout bounds the whole.
   static tcp_stream connect(std::string_view addr, std::chrono::nanoseconds timeout = {});
+  static tcp_stream connect(std::string_view addr, std::chrono::nanoseconds timeout,
+                            std::error_code& ec);
   static tcp_stream connect(const address& addr, std::chrono::nanoseconds timeout = {});
   static tcp_stream connect(const address& addr, std::chrono::nanoseconds timeout,
                             std::error_code& ec);
 
-  // Reads what is available (at least one byte, waiting if none is); 0 means the peer closed its
-  // side (end of stream). A reset peer gives errc::connection_reset; a passed read deadline
-  // errc::timed_out; a stream closed by this process errc::bad_file_descriptor.
-  std::size_t read(std::span<std::byte> buffer);
-  std::size_t read(std::span<std::byte> buffer, std::error_code& ec);
-  std::size_t read(std::span<char> buffer) { return read(std::as_writable_bytes(buffer)); }
-  std::size_t read(std::span<char> buffer, std::error_code& ec) {
-    return read(std::as_writable_bytes(buffer), ec);
-  }
-
-  // Writes every byte, waiting for buffer space as needed. The overload with `ec` returns how
-  // many bytes were written before an error (a reset or closed peer gives
-  // errc::broken_pipe or errc::connection_reset; no SIGPIPE is raised).
-  void write_all(std::span<const std::byte> data);
-  std::size_t write_all(std::span<const std::byte> data, std::error_code& ec);
-  void write_all(std::string_view text) { write_all(std::as_bytes(std::span(text))); }
-  std::size_t write_all(std::string_view text, std::error_code& ec) {
-    return write_all(std::as_bytes(std::span(text)), ec);
-  }
-
   // Half-close: shutdown(write) sends FIN; the peer reads end of stream, and can still write.
   void shutdown(shutdown_how how = shutdown_how::write);
-  // Closes now. A green thread blocked in read or write on this stream returns with
-  // errc::bad_file_descriptor. Idempotent; the destructor calls it.
-  void close() noexcept;
-
-  // Deadlines bound every later read or write, and one already waiting (Go's SetDeadline).
-  // A passed deadline fails the call with errc::timed_out; no_deadline clears it.
-  void set_read_deadline(clock::time_point t) noexcept;
-  void set_write_deadline(clock::time_point t) noexcept;
-  void set_deadline(clock::time_point t) noexcept {
-    set_read_deadline(t);
-    set_write_deadline(t);
-  }
-  // The same, relative to now.
-  void set_read_timeout(std::chrono::nanoseconds d) noexcept;
-  void set_write_timeout(std::chrono::nanoseconds d) noexcept;
 
   void set_nodelay(bool on);
   address local_address() const;
   address peer_address() const;
-  bool is_open() const noexcept { return pd_ != nullptr; }
-  int native_handle() const noexcept { return fd_; }
 
   // Adopts a connected, non-blocking TCP socket (closes it and throws if it cannot be
   // registered with the netpoller).
   static tcp_stream adopt(int fd);
 
  private:
-  friend class tcp_listener;
-  void reset() noexcept;
-
-  int fd_ = -1;
-  detail::poll_descriptor* pd_ = nullptr;
-  std::atomic<std::int64_t> read_deadline_{INT64_MAX};
-  std::atomic<std::int64_t> write_deadline_{INT64_MAX};
-  // The last read returned less than asked: the socket was drained, so the next read waits for
-  // readiness first instead of spending a syscall on EAGAIN.
-  bool drained_ = false;
+  static tcp_stream connect_before(const address& addr, std::int64_t deadline, std::error_code& ec);
 };
 
 struct listen_options {
@@ -144,12 +97,16 @@ struct listen_options {
 };
 
 // A listening TCP socket.
-class tcp_listener {
+class tcp_listener : private detail::pollable {
  public:
   tcp_listener() = default;
-  tcp_listener(tcp_listener&& other) noexcept;
-  tcp_listener& operator=(tcp_listener&& other) noexcept;
-  ~tcp_listener();
+  tcp_listener(tcp_listener&& other) noexcept
+      : pollable(std::move(other)), backoffs_(other.backoffs_.load()) {}
+  tcp_listener& operator=(tcp_listener&& other) noexcept {
+    pollable::operator=(std::move(other));
+    backoffs_.store(other.backoffs_.load());
+    return *this;
+  }
 
   // Binds and listens: "127.0.0.1:0" picks a free port (see port()), "[::1]:0" for IPv6.
   static tcp_listener bind(std::string_view addr, const listen_options& opts = {});
@@ -162,25 +119,29 @@ class tcp_listener {
   tcp_stream accept(std::error_code& ec);
 
   // Bounds accept (errc::timed_out once passed); also wakes an accept already waiting.
-  void set_deadline(clock::time_point t) noexcept;
-  void close() noexcept;
+  void set_deadline(clock::time_point t) noexcept { set_read_deadline(t); }
+  using detail::pollable::close;
+  using detail::pollable::is_open;
+  using detail::pollable::native_handle;
 
   std::uint16_t port() const;
   address local_address() const;
-  bool is_open() const noexcept { return pd_ != nullptr; }
-  int native_handle() const noexcept { return fd_; }
   // How many times accept backed off for lack of descriptors or memory.
   std::uint64_t resource_backoffs() const noexcept {
     return backoffs_.load(std::memory_order_relaxed);
   }
 
  private:
-  void reset() noexcept;
-
-  int fd_ = -1;
-  detail::poll_descriptor* pd_ = nullptr;
-  std::atomic<std::int64_t> deadline_{INT64_MAX};
   std::atomic<std::uint64_t> backoffs_{0};
 };
+
+// Resolves a host name (or numeric address) to its addresses, IPv4 and IPv6, in the order
+// getaddrinfo prefers. The lookup runs on the blocking pool, never on a worker; after `timeout`
+// the caller gets errc::timed_out while the lookup finishes on its own. A name that does not
+// exist gives an error of the "getaddrinfo" category (EAI_NONAME).
+std::vector<address> resolve(std::string_view host, std::uint16_t port,
+                             std::chrono::nanoseconds timeout = std::chrono::seconds(10));
+std::vector<address> resolve(std::string_view host, std::uint16_t port,
+                             std::chrono::nanoseconds timeout, std::error_code& ec);
 
 }  // namespace weft::net
