@@ -27,7 +27,7 @@ raw="$results/raw"
 mkdir -p "$raw"
 cores="$(nproc)"
 started=$SECONDS
-steps=10
+steps=11
 step=0
 progress() {
   step=$((step + 1))
@@ -38,7 +38,7 @@ progress() {
 progress "building Release, and the Go and Tokio peers"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_TESTS=OFF >/dev/null
 cmake --build "$build" -j "$cores" | tail -1
-for peer in micro park http_hello tcp_echo; do
+for peer in micro park http_hello tcp_echo io_pingpong; do
   (cd "$root/bench/peers/go" && GOFLAGS=-mod=mod GOCACHE="$build/go-cache" go build -o "$build/go_$peer" "./$peer")
 done
 # Debian's cargo and rustc (not a rustup install earlier in PATH): the crates are Debian's too.
@@ -64,6 +64,17 @@ progress "Go 1.19: the same shapes, GOMAXPROCS=1 and $cores"
 : >"$raw/go_micro.txt"
 for workers in 1 "$cores"; do
   "$build/go_micro" -workers "$workers" -runs "$runs" >>"$raw/go_micro.txt"
+done
+
+progress "I/O round trips: UDP echo and Unix-socket ping-pong, weft and Go, 1 worker and $cores"
+# One process per run and worker count, weft and Go in turn, so a slow phase hits both alike.
+: >"$raw/io_pingpong.txt"
+for run in $(seq "$runs"); do
+  for workers in 1 "$cores"; do
+    "$build/bench/io_pingpong" "$workers" 1 100000 | sed 's/^/weft /' >>"$raw/io_pingpong.txt"
+    "$build/go_io_pingpong" -workers "$workers" -runs 1 -round-trips 100000 |
+      sed 's/^/go /' >>"$raw/io_pingpong.txt"
+  done
 done
 
 progress "OS threads and oneTBB: the same shapes"

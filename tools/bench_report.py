@@ -54,6 +54,10 @@ ROWS = [
      "wake_parked_request", "close call"),
     ("throw_floor", "Throw and catch weft::cancelled, 5 frames (C++'s own cost)", "ns", False,
      "throw_cancelled", "throw+catch"),
+    ("udp_echo", "UDP echo round trip, 64-byte datagrams, loopback", "ns", False, "udp_echo",
+     "UDP echo"),
+    ("unix_pingpong", "Unix-socket ping-pong round trip, 64-byte messages", "ns", False,
+     "unix_pingpong", "Unix ping-pong"),
     ("http_100", "HTTP hello, 100 connections, server on 1 core", "req/s", True, "http_100", "HTTP 100c"),
     ("http_1000", "HTTP hello, 1000 connections, server on 1 core", "req/s", True, "http_1000",
      "HTTP 1000c"),
@@ -99,6 +103,11 @@ def collect(raw):
             values[(m[1], column)].append(float(m[3]) * scale)
             if m[4]:
                 values[(m[1] + "_request", column)].append(float(m[4]))
+    for line in read_lines(raw / "io_pingpong.txt"):
+        m = re.match(r"(weft|go) (\w+) workers=(\d+) ns_per_op=([\d.]+)", line)
+        if m:
+            column = m[1] + ("1" if m[3] == "1" else "N")
+            values[(m[2], column)].append(float(m[4]))
     for line in read_lines(raw / "threads.txt"):
         m = re.match(r"(\w+) peer=(\w+) ns_per_op=([\d.]+)", line)
         if m:
