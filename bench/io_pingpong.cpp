@@ -1,8 +1,9 @@
 // Round trips over the kernel's local sockets, two green threads in one process taking turns:
 // a UDP echo (64-byte datagrams over loopback) and a Unix-stream ping-pong (64-byte messages
-// over a listener's connection). Every turn parks the receiver in the netpoller and wakes it
-// through the socket, so this measures weft's I/O wait path, not the channels. The Go peer
-// (bench/peers/go/io_pingpong) does the same with goroutines and net.
+// over a listener's connection, each read into a 4 KiB buffer as a server reads requests). Every
+// turn parks the receiver in the netpoller and wakes it through the socket, so this measures weft's
+// I/O wait path, not the channels. The Go peer (bench/peers/go/io_pingpong) does the same with
+// goroutines and net.
 //
 //   io_pingpong <workers> <runs> <round trips>
 // prints "<shape> workers=<n> ns_per_op=<x>" per run, as the Go peer does.
@@ -51,8 +52,12 @@ double udp_echo(long round_trips) {
   return s;
 }
 
-void read_exactly(weft::io::stream& s, buffer& b) {
-  for (std::size_t got = 0; got < b.size();) {
+// Reads one message the way a server reads requests: into a buffer larger than any message,
+// as much as has arrived, until the whole message is there.
+using read_buffer = std::array<std::byte, 4096>;
+
+void read_message(weft::io::stream& s, read_buffer& b) {
+  for (std::size_t got = 0; got < message_size;) {
     const std::size_t n = s.read(std::span(b).subspan(got));
     if (n == 0) throw std::runtime_error("unix ping-pong: peer closed");
     got += n;
@@ -64,19 +69,20 @@ double unix_pingpong(long round_trips) {
   auto listener = weft::net::unix_listener::bind(path);
   auto pong = weft::spawn([&] {
     auto s = listener.accept();
-    buffer b{};
+    read_buffer b{};
     for (long i = 0; i < round_trips; ++i) {
-      read_exactly(s, b);
-      s.write_all(b);
+      read_message(s, b);
+      s.write_all(std::span(b).first(message_size));
     }
   });
   auto ping = weft::net::unix_stream::connect(path);
-  buffer out{}, in{};
+  buffer out{};
+  read_buffer in{};
   const auto t0 = std::chrono::steady_clock::now();
   for (long i = 0; i < round_trips; ++i) {
     out[0] = static_cast<std::byte>(i);
     ping.write_all(out);
-    read_exactly(ping, in);
+    read_message(ping, in);
     if (in[0] != out[0]) throw std::runtime_error("unix ping-pong: wrong message back");
   }
   const double s = seconds_since(t0);

@@ -5,7 +5,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <utility>
+#include <vector>
 
 #include "io_wait.hpp"
 #include "resolve.hpp"
@@ -25,7 +31,108 @@ address first_address(std::string_view text) {
   return found.front();
 }
 
+// Where a receive puts the datagram after the caller's: a UDP datagram is at most 64 KiB. One
+// per OS thread, used only inside one recvmmsg call and the copy right after it (the green
+// thread may move to another worker once the call returns).
+constexpr std::size_t max_datagram = 64 * 1024;
+
+std::byte* lookahead_area() {
+  thread_local std::unique_ptr<std::byte[]> area(new std::byte[max_datagram]);
+  return area.get();
+}
+
 }  // namespace
+
+struct udp_socket::held_datagram {
+  std::vector<std::byte> bytes;  // its capacity is kept for the next one
+  sockaddr_storage from{};
+  socklen_t from_len = 0;
+  bool cut = false;  // longer than max_datagram (an IPv6 jumbogram): reported when returned
+  bool full = false;
+};
+
+udp_socket::udp_socket() noexcept = default;
+udp_socket::~udp_socket() = default;
+
+udp_socket::udp_socket(udp_socket&& other) noexcept
+    : detail::pollable(std::move(other)),
+      held_(std::move(other.held_)),
+      drained_(std::exchange(other.drained_, false)) {}
+
+udp_socket& udp_socket::operator=(udp_socket&& other) noexcept {
+  detail::pollable::operator=(std::move(other));
+  held_ = std::move(other.held_);
+  drained_ = std::exchange(other.drained_, false);
+  return *this;
+}
+
+// Invariant: held_->full only while the kernel's queue held that datagram after the one
+// returned before it; it is returned before anything is read from the kernel again.
+std::size_t udp_socket::receive(std::span<std::byte> buffer, sockaddr_storage* from,
+                                socklen_t* from_len, std::error_code& ec) {
+  ec.clear();
+  if (!usable(ec)) return 0;
+  if (receiving_.exchange(true, std::memory_order_acquire))
+    throw std::logic_error("weft::net::udp_socket: two green threads receive at once");
+  struct end_receive {
+    std::atomic<bool>& flag;
+    ~end_receive() { flag.store(false, std::memory_order_release); }
+  } end{receiving_};
+
+  if (held_ && held_->full) {
+    held_datagram& h = *held_;
+    h.full = false;
+    const std::size_t n = std::min(buffer.size(), h.bytes.size());
+    if (n) std::memcpy(buffer.data(), h.bytes.data(), n);
+    if (from) std::memcpy(from, &h.from, h.from_len);
+    if (from_len) *from_len = h.from_len;
+    if (h.cut || h.bytes.size() > buffer.size()) ec = std::make_error_code(std::errc::message_size);
+    return n;
+  }
+
+  // After a receive that emptied the queue, skip the call that would only say EAGAIN, unless an
+  // error (an ICMP refusal) may be waiting.
+  const bool wait_first = drained_ && !pd_->hangup.load(std::memory_order_relaxed);
+  drained_ = false;
+  std::size_t size = 0;
+  int flags = 0;
+  const ssize_t count = perform(
+      false,
+      [&](int fd) -> ssize_t {
+        std::byte* area = lookahead_area();
+        iovec iov[2] = {{buffer.data(), buffer.size()}, {area, max_datagram}};
+        sockaddr_storage next_from;
+        mmsghdr m[2]{};
+        m[0].msg_hdr.msg_name = from;
+        m[0].msg_hdr.msg_namelen = from ? sizeof(sockaddr_storage) : 0;
+        m[0].msg_hdr.msg_iov = &iov[0];
+        m[0].msg_hdr.msg_iovlen = 1;
+        m[1].msg_hdr.msg_name = &next_from;
+        m[1].msg_hdr.msg_namelen = sizeof next_from;
+        m[1].msg_hdr.msg_iov = &iov[1];
+        m[1].msg_hdr.msg_iovlen = 1;
+        const int r = ::recvmmsg(fd, m, 2, MSG_DONTWAIT | MSG_CMSG_CLOEXEC, nullptr);
+        if (r <= 0) return r;
+        size = m[0].msg_len;
+        flags = m[0].msg_hdr.msg_flags;
+        if (from_len) *from_len = m[0].msg_hdr.msg_namelen;
+        if (r == 2) {
+          if (!held_) held_ = std::make_unique<held_datagram>();
+          held_datagram& h = *held_;
+          h.bytes.assign(area, area + m[1].msg_len);
+          h.from = next_from;
+          h.from_len = m[1].msg_hdr.msg_namelen;
+          h.cut = (m[1].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+          h.full = true;
+        }
+        return r;
+      },
+      ec, wait_first);
+  if (count < 0) return 0;
+  drained_ = count == 1;
+  if (flags & MSG_TRUNC) ec = std::make_error_code(std::errc::message_size);
+  return size;
+}
 
 udp_socket udp_socket::open(int family, std::error_code& ec) {
   ec.clear();
@@ -90,7 +197,7 @@ std::size_t udp_socket::send_to(std::span<const std::byte> data, const address& 
 std::size_t udp_socket::recv_from(std::span<std::byte> buffer, address& from, std::error_code& ec) {
   sockaddr_storage sa;
   socklen_t len = 0;
-  const std::size_t n = recv_datagram(buffer.data(), buffer.size(), &sa, &len, ec);
+  const std::size_t n = receive(buffer, &sa, &len, ec);
   from = len ? address::from_sockaddr(reinterpret_cast<sockaddr*>(&sa), len) : address();
   return n;
 }
@@ -114,7 +221,7 @@ std::size_t udp_socket::send(std::span<const std::byte> data) {
 }
 
 std::size_t udp_socket::recv(std::span<std::byte> buffer, std::error_code& ec) {
-  return recv_datagram(buffer.data(), buffer.size(), nullptr, nullptr, ec);
+  return receive(buffer, nullptr, nullptr, ec);
 }
 
 std::size_t udp_socket::recv(std::span<std::byte> buffer) {

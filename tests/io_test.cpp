@@ -187,6 +187,73 @@ TEST_P(io_test, udp_connected_to_a_closed_port_reports_refused) {
       cfg());
 }
 
+// A receive reads one datagram ahead when several are queued: they still come back each once,
+// in order, with their own senders and sizes, and a held one longer than the next buffer is
+// reported like any other.
+TEST_P(io_test, udp_queued_datagrams_come_back_each_once_in_order_with_their_senders) {
+  weft::run(
+      [] {
+        constexpr int per_sender = 60;  // 120 queued: well inside the default receive buffer
+        auto receiver = net::udp_socket::bind("127.0.0.1:0");
+        const std::string to = receiver.local_address().to_string();
+        std::vector<net::udp_socket> senders;
+        senders.push_back(net::udp_socket::connect(to));
+        senders.push_back(net::udp_socket::connect(to));
+        for (int i = 0; i < per_sender; ++i)
+          for (int k = 0; k < 2; ++k) senders[k].send(std::to_string(k) + ":" + std::to_string(i));
+        int next[2] = {0, 0};
+        for (int i = 0; i < 2 * per_sender; ++i) {
+          char buf[32];
+          net::address from;
+          const std::size_t n = receiver.recv_from(std::as_writable_bytes(std::span(buf)), from);
+          const std::string text(buf, n);
+          const int k = text[0] - '0';
+          ASSERT_TRUE(k == 0 || k == 1) << text;
+          EXPECT_EQ(from.to_string(), senders[k].local_address().to_string());
+          EXPECT_EQ(text.substr(2), std::to_string(next[k]++));
+        }
+        EXPECT_EQ(next[0], per_sender);
+        EXPECT_EQ(next[1], per_sender);
+
+        // Two large datagrams: the second is held by the first receive, then returned into a
+        // buffer too small for it, cut and reported.
+        const std::string big(1000, 'b');
+        senders[0].send(std::string(1000, 'a'));
+        senders[0].send(big);
+        std::byte large[2000];
+        EXPECT_EQ(receiver.recv(large), 1000u);
+        std::byte small[100];
+        std::error_code ec;
+        EXPECT_EQ(receiver.recv(small, ec), 100u);
+        EXPECT_EQ(ec, std::errc::message_size);
+        EXPECT_EQ(std::memcmp(small, big.data(), 100), 0);
+
+        // Nothing left: a receive now times out rather than returning anything twice.
+        receiver.set_read_timeout(20ms);
+        EXPECT_EQ(receiver.recv(large, ec), 0u);
+        EXPECT_EQ(ec, std::errc::timed_out);
+      },
+      cfg());
+}
+
+TEST_P(io_test, udp_two_green_threads_receiving_at_once_is_a_logic_error) {
+  weft::run(
+      [] {
+        auto s = net::udp_socket::bind("127.0.0.1:0");
+        auto first = weft::spawn([&] {
+          std::byte buf[16];
+          return s.recv(buf);
+        });
+        weft::sleep_for(10ms);  // the first receiver is parked
+        std::byte buf[16];
+        EXPECT_THROW(s.recv(buf), std::logic_error);
+        auto c = net::udp_socket::connect(s.local_address().to_string());
+        c.send(std::string("x"));
+        EXPECT_EQ(first.join(), 1u);  // the first receive was not disturbed
+      },
+      cfg());
+}
+
 // ---- Unix sockets ----------------------------------------------------------------------------
 
 void unix_echo(const std::string& path) {

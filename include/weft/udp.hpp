@@ -18,7 +18,11 @@
 // kernel drops it, but never silently). Waits are cancellable (weft/cancel.hpp).
 #pragma once
 
+#include <sys/socket.h>
+
+#include <atomic>
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <string_view>
 #include <system_error>
@@ -29,7 +33,10 @@ namespace weft::net {
 
 class udp_socket : private detail::pollable {
  public:
-  udp_socket() = default;
+  udp_socket() noexcept;
+  udp_socket(udp_socket&& other) noexcept;
+  udp_socket& operator=(udp_socket&& other) noexcept;
+  ~udp_socket();
 
   // A socket bound to `addr` ("0.0.0.0:0" picks a port; "[::]:53"; names through resolve()).
   static udp_socket bind(std::string_view addr);
@@ -46,7 +53,13 @@ class udp_socket : private detail::pollable {
   std::size_t send_to(std::string_view text, const address& to) {
     return send_to(std::as_bytes(std::span(text)), to);
   }
-  // Receives one datagram (waiting for one), and who sent it.
+  // Receives one datagram (waiting for one), and who sent it. One green thread receives on a
+  // socket at a time (a second at once is a std::logic_error), because a receive reads one
+  // datagram ahead when one is queued (recvmmsg): the next receive returns it without a system
+  // call, and a receive that found the queue empty lets the next one wait for the netpoller
+  // instead of asking the kernel only to hear EAGAIN. Reading the descriptor directly
+  // (native_handle) would miss a datagram held that way.
+
   std::size_t recv_from(std::span<std::byte> buffer, address& from);
   std::size_t recv_from(std::span<std::byte> buffer, address& from, std::error_code& ec);
 
@@ -70,7 +83,15 @@ class udp_socket : private detail::pollable {
   using detail::pollable::set_write_timeout;
 
  private:
+  struct held_datagram;
+
   static udp_socket open(int family, std::error_code& ec);
+  std::size_t receive(std::span<std::byte> buffer, sockaddr_storage* from, socklen_t* from_len,
+                      std::error_code& ec);
+
+  std::unique_ptr<held_datagram> held_;  // the datagram read ahead, if any
+  bool drained_ = false;                 // the last receive emptied the kernel's queue
+  std::atomic<bool> receiving_{false};
 };
 
 }  // namespace weft::net
