@@ -1,0 +1,71 @@
+// fanout_fetch: many concurrent TCP requests, each with its own deadline. A small server in the
+// same program answers "GET <n>" with n squared, but takes two seconds over every tenth request.
+// The client sends 100 requests at once, each in its own green thread of a scope, and bounds
+// each by 300 ms with go_with_deadline: the slow ones are cancelled (their socket waits throw
+// weft::cancelled), the rest answer, and the whole takes about 300 ms, not 2 s.
+#include <weft/weft.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string read_line(weft::net::tcp_stream& s) {
+  std::string line;
+  char c;
+  while (s.read(std::span(&c, 1)) == 1 && c != '\n') line += c;
+  return line;
+}
+
+void serve(weft::net::tcp_listener& listener) {
+  std::error_code ec;  // the listener closes as main returns: the loop ends then
+  for (auto conn = listener.accept(ec); !ec; conn = listener.accept(ec))
+    weft::go([s = std::move(conn)]() mutable {
+      const std::string request = read_line(s);  // "GET <n>"
+      const long n = std::stol(request.substr(4));
+      if (n % 10 == 0) weft::sleep_for(2s);  // a slow backend
+      s.write_all(std::to_string(n * n) + "\n");
+    });
+}
+
+}  // namespace
+
+int main() {
+  return weft::run([] {
+    auto listener = weft::net::tcp_listener::bind("127.0.0.1:0");
+    weft::go([&] { serve(listener); });
+    const auto server = listener.local_address();
+
+    constexpr int requests = 100;
+    std::atomic<int> answered{0}, correct{0}, timed_out{0};
+    const auto start = std::chrono::steady_clock::now();
+    {
+      weft::scope s;
+      for (long n = 1; n <= requests; ++n)
+        s.go_with_deadline(300ms, [&, n] {
+          try {
+            auto conn = weft::net::tcp_stream::connect(server);
+            conn.write_all("GET " + std::to_string(n) + "\n");
+            const std::string reply = read_line(conn);
+            ++answered;
+            if (reply == std::to_string(n * n)) ++correct;
+          } catch (const weft::cancelled&) {
+            ++timed_out;  // its deadline passed while it waited
+            throw;        // ends this green thread as cancelled (not an error for the scope)
+          }
+        });
+      s.wait();
+    }
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+    std::printf("%d requests: %d answered (%d correct), %d cut off by their deadline\n", requests,
+                answered.load(), correct.load(), timed_out.load());
+    std::printf("took %s 2 s\n", ms < 1500 ? "well under" : "over");
+    return answered + timed_out == requests && correct == answered ? 0 : 1;
+  });
+}
