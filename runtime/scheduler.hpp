@@ -1,5 +1,5 @@
 // The M:N scheduler (Go's G/M/P): workers with local rings and a run-next slot, a global queue,
-// work stealing, spinning workers and futex parking. See README "Design" for the picture.
+// work stealing, spinning workers and futex parking. See docs/design.md for the picture.
 #pragma once
 
 #include <atomic>

@@ -2,7 +2,7 @@
 // workers: errno, and the C++ exception globals (the exceptions being handled, for `throw;`
 // and std::current_exception, and std::uncaught_exceptions). Saved when a green thread switches
 // away, restored when it resumes, so a switch in a catch block is safe, and so is one between a
-// syscall and an errno read made through a fresh call (see README: the compiler may keep
+// syscall and an errno read made through a fresh call (see docs/debugging.md: the compiler may keep
 // errno's address across a call, since glibc declares __errno_location() const).
 #pragma once
 

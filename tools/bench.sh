@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main command: builds Release, runs every workload of the comparison (weft with 1 worker and
 # with all cores, OS threads, oneTBB, Go with GOMAXPROCS=1 and all cores), then writes
-# bench/results/latest.md, latest.csv and PNG charts and prints the table. About 25 minutes on a
+# bench/results/latest.md, latest.csv and PNG charts and prints the table. About 21 minutes on a
 # 2-core machine.
 #   tools/bench.sh [--runs N]   (runs of each micro benchmark; default 5)
 # Raw outputs of every run stay in bench/results/raw/.
@@ -36,7 +36,8 @@ progress() {
 }
 
 progress "building Release, and the Go and Tokio peers"
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_TESTS=OFF >/dev/null
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_TESTS=OFF \
+  -DWEFT_BUILD_EXAMPLES=OFF >/dev/null
 cmake --build "$build" -j "$cores" | tail -1
 for peer in micro park http_hello tcp_echo io_pingpong; do
   (cd "$root/bench/peers/go" && GOFLAGS=-mod=mod GOCACHE="$build/go-cache" go build -o "$build/go_$peer" "./$peer")

@@ -1,5 +1,8 @@
 // weft::blocking: runs a call that blocks its OS thread (file I/O, getaddrinfo, a C library that
 // waits) on a pool of OS threads, so that only the calling green thread waits, not its worker.
+//
+//   std::string body = weft::blocking([&] { return slow_c_library_call(path); });
+//   // parks this green thread; the call runs on a pool thread, the worker stays free
 #pragma once
 
 #include <exception>

@@ -1,4 +1,14 @@
 // weft::chan<T>: Go's channels, without a garbage collector.
+// A channel is a handle: copies share one channel, the last one frees it. Capacity 0 is
+// unbuffered (a send waits for its receiver); a default-constructed chan is the nil channel,
+// on which every wait is forever (useful to disable a select case).
+//
+//   weft::chan<int> ch(16);                      // buffered, 16 values
+//   weft::go([ch]() mutable {
+//     for (int i = 0; i < 100; ++i) ch.send(i);  // parks while the buffer is full
+//     ch.close();
+//   });
+//   for (int v : ch) use(v);                     // until closed and drained
 #pragma once
 
 #include <cstddef>

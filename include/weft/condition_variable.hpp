@@ -1,6 +1,13 @@
 // weft::condition_variable: std::condition_variable_any's interface for green threads (and OS
 // threads). Works with any BasicLockable, e.g. std::unique_lock<weft::mutex>. Its waits are
 // cancellable (weft/cancel.hpp): they take the lock back, then throw weft::cancelled.
+//
+//   weft::mutex m;
+//   weft::condition_variable cv;
+//   bool ready = false;
+//   weft::go([&] { { std::lock_guard g(m); ready = true; } cv.notify_one(); });
+//   std::unique_lock lock(m);
+//   cv.wait(lock, [&] { return ready; });        // parks, and releases m meanwhile
 #pragma once
 
 #include <chrono>

@@ -1,4 +1,11 @@
 // Runtime configuration, passed to weft::run.
+//
+//   weft::config cfg;
+//   cfg.workers = 1;                             // single-threaded mode
+//   cfg.stack_size = 256 * 1024;                 // deeper recursion in every green thread
+//   weft::run(main_loop, cfg);
+//
+// docs/tuning.md says when to change each field.
 #pragma once
 
 #include <cstddef>

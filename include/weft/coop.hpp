@@ -3,6 +3,11 @@
 // green thread's budget (config::coop_budget, 128 by default); at zero it yields to the back of
 // its worker's queue first. So a green thread whose operations never block cannot starve the
 // others on its worker (Tokio's cooperative budget).
+//
+//   for (auto& item : huge_vector) {             // a CPU loop that never blocks
+//     process(item);
+//     weft::consume_budget();                    // lets the worker's other green threads run
+//   }
 #pragma once
 
 namespace weft {

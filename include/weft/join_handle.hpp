@@ -1,4 +1,8 @@
 // weft::join_handle<R>: the result of a green thread started with weft::spawn.
+//
+//   weft::join_handle<int> h = weft::spawn([] { return 6 * 7; });
+//   int v = h.join();                            // 42, or rethrows the green thread's exception
+//   h.cancel();                                  // (before join) asks it to stop: weft/cancel.hpp
 #pragma once
 
 #include <atomic>

@@ -1,5 +1,8 @@
 // weft::local<T>: green-thread-local storage. A thread_local would follow the worker OS thread,
 // not the green thread, which moves between workers; a weft::local follows the green thread.
+//
+//   weft::local<std::string> request_id;         // one per green thread, made on first use
+//   weft::go([&] { *request_id = "abc"; handle(); });
 #pragma once
 
 #include <cstddef>

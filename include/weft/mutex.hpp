@@ -1,6 +1,10 @@
 // weft::mutex: a mutual-exclusion lock that parks a green thread instead of blocking its worker.
 // Meets the std Lockable requirements, so std::lock_guard, std::unique_lock and std::scoped_lock
 // work; usable from plain OS threads too.
+//
+//   weft::mutex m;
+//   std::map<int, int> shared;
+//   weft::go([&] { std::lock_guard g(m); shared[1] = 2; });  // parks while another holds m
 #pragma once
 
 #include <atomic>

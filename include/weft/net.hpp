@@ -2,6 +2,17 @@
 // waiting on a socket is parked on the runtime's epoll netpoller and holds no worker. From a
 // plain OS thread the same calls block that thread. Errors are std::system_error; every call
 // that can fail also has an overload taking std::error_code& that does not throw (as asio).
+//
+//   auto listener = weft::net::tcp_listener::bind("127.0.0.1:8080");
+//   weft::go([s = listener.accept()]() mutable {        // parks until a client connects
+//     std::byte buf[4096];
+//     for (std::size_t n; (n = s.read(buf)) != 0;) s.write_all(std::span(buf, n));
+//   });
+//   auto c = weft::net::tcp_stream::connect("localhost:8080", std::chrono::seconds(5));
+//   c.set_read_timeout(std::chrono::seconds(1));         // Go's deadlines
+//
+// UDP is in weft/udp.hpp, Unix sockets in weft/unix_socket.hpp, pipes and foreign descriptors
+// in weft/io.hpp, name resolution below (resolve).
 #pragma once
 
 #include <sys/socket.h>

@@ -1,4 +1,12 @@
 // Running green threads: weft::run, go, spawn, yield, sleep.
+//
+//   int main() {
+//     return weft::run([] {                      // the calling thread becomes worker 0
+//       weft::go([] { weft::sleep_for(std::chrono::milliseconds(10)); });
+//       auto h = weft::spawn([] { return 42; });
+//       return h.join() == 42 ? 0 : 1;           // main's int is run's result
+//     });
+//   }
 #pragma once
 
 #include <chrono>

@@ -1,4 +1,9 @@
 // weft::stats(): counters of the running (or last) runtime, for monitoring and tests.
+//
+//   weft::runtime_stats s = weft::stats();
+//   std::printf("%llu green threads live, %llu steals\n", (unsigned long long)s.green_threads_live,
+//               (unsigned long long)s.steals);
+//   weft::dump(std::cerr);                       // every green thread and what it waits for
 #pragma once
 
 #include <cstddef>
@@ -15,7 +20,7 @@ struct runtime_stats {
   std::uint64_t steals = 0;                 // successful steal operations
   std::uint64_t forced_yields = 0;          // yields forced by the cooperative budget
   // Times the monitor opened the private queue of a worker stuck in one green thread, so that
-  // other workers could take what was queued behind it (see README, "private queues").
+  // other workers could take what was queued behind it (see docs/design.md, "Private queues").
   std::uint64_t private_queues_opened = 0;
   std::uint64_t stacks_mapped = 0;         // stacks currently mapped (in use or pooled)
   std::uint64_t stacks_pooled = 0;         // mapped stacks waiting for reuse

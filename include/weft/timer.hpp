@@ -1,6 +1,11 @@
 // Time as channels (Go's time.After and time.Ticker): a timer fires by sending on a channel, so
 // it composes with select. Timers share the per-worker timer heaps with sleeps and deadlines;
 // none costs a green thread.
+//
+//   auto timeout = weft::after(std::chrono::seconds(1));
+//   weft::select(weft::on_recv(results, [](std::optional<int> v) { use(v); }),
+//                weft::on_recv(timeout, [](auto) { give_up(); }));
+//   weft::ticker t(std::chrono::milliseconds(100));   // t.channel() ticks every 100 ms
 #pragma once
 
 #include <chrono>

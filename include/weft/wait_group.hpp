@@ -1,5 +1,12 @@
 // weft::wait_group: Go's sync.WaitGroup. Waits for a counted set of tasks to finish; works from
 // green threads and plain OS threads alike.
+//
+//   weft::wait_group wg;
+//   for (auto& job : jobs) {
+//     wg.add(1);
+//     weft::go([&] { run(job); wg.done(); });
+//   }
+//   wg.wait();                                   // parks until every done()
 #pragma once
 
 #include <atomic>
