@@ -1,14 +1,17 @@
 // I/O beyond TCP: UDP (echo verified, truncation, deadlines), Unix streams, listeners and
 // datagrams (abstract names, fd passing), pipes (1,000 parked readers, EOF, EPIPE without
-// SIGPIPE), fd_waiter, files through the blocking pool, name resolution, and no descriptor
-// leaked on any error path.
+// SIGPIPE), a FIFO and a terminal, fd_waiter, files through the blocking pool, name resolution,
+// and no descriptor leaked on any error path.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <array>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -498,6 +501,59 @@ TEST_P(io_test, pipe_end_of_stream_and_broken_pipe_without_sigpipe) {
         EXPECT_THROW(w.write_all(std::string_view("again")), std::system_error);
       },
       cfg());
+}
+
+// A FIFO and a terminal, adopted as streams: a reader parks until the writer's bytes come.
+TEST_P(io_test, streams_over_a_fifo_and_a_terminal) {
+  const std::string fifo = temp_path("fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  weft::run(
+      [&] {
+        const auto before = settled_descriptors();
+        {
+          // O_NONBLOCK lets the read end open before any writer exists (a read before the first
+          // writer opens would be end of stream, as in Go).
+          auto r = io::stream::adopt(::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+          auto w = io::stream::adopt(::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+          auto reader = weft::spawn([&] {
+            std::string got;
+            char buf[64];
+            for (std::size_t n; (n = r.read(std::span(buf))) > 0;) got.append(buf, n);
+            return got;  // until the writer closes
+          });
+          weft::sleep_for(10ms);  // the reader is parked on an empty FIFO
+          w.write_all("through the fifo");
+          w.close();
+          EXPECT_EQ(reader.join(), "through the fifo");
+        }
+        {
+          // A pseudo-terminal in raw mode: what is written to the master is read on the slave.
+          const int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+          ASSERT_GE(master, 0);
+          ASSERT_EQ(::grantpt(master), 0);
+          ASSERT_EQ(::unlockpt(master), 0);
+          const int slave = ::open(::ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+          ASSERT_GE(slave, 0);
+          termios raw{};
+          ASSERT_EQ(::tcgetattr(slave, &raw), 0);
+          ::cfmakeraw(&raw);
+          ASSERT_EQ(::tcsetattr(slave, TCSANOW, &raw), 0);
+          auto m = io::stream::adopt(master);
+          auto s = io::stream::adopt(slave);
+          auto reader = weft::spawn([&] {
+            std::string got;
+            char buf[64];
+            while (got.size() < 12) got.append(buf, s.read(std::span(buf)));
+            return got;
+          });
+          weft::sleep_for(10ms);  // parked on the terminal
+          m.write_all("typed keys\r\n");
+          EXPECT_EQ(reader.join(), "typed keys\r\n");
+        }
+        EXPECT_NO_DESCRIPTOR_LEAKED(before);
+      },
+      cfg());
+  std::filesystem::remove(fifo);
 }
 
 TEST_P(io_test, stream_refuses_a_regular_file_and_closes_it) {
