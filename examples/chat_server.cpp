@@ -110,8 +110,11 @@ int main(int argc, char** argv) {
     auto listener = weft::net::tcp_listener::bind(address);
     weft::chan<event> events(128);
     weft::go([events] { run_room(events); });
-    weft::go([&listener, events] {
-      std::error_code ec;  // the listener closes as main returns: the loop ends then
+    // The accept loop uses the listener, so it must end before the listener goes: as a child
+    // of a scope declared after it, it is cancelled and joined first when main returns.
+    weft::scope accept_scope;
+    accept_scope.go([&listener, events] {
+      std::error_code ec;  // cancelled (operation_canceled) when main returns: the loop ends
       for (int id = 1;; ++id) {
         auto conn = listener.accept(ec);
         if (ec) break;

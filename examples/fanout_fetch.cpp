@@ -22,7 +22,7 @@ std::string read_line(weft::net::tcp_stream& s) {
 }
 
 void serve(weft::net::tcp_listener& listener) {
-  std::error_code ec;  // the listener closes as main returns: the loop ends then
+  std::error_code ec;  // cancelled (operation_canceled) when main returns: the loop ends
   for (auto conn = listener.accept(ec); !ec; conn = listener.accept(ec))
     weft::go([s = std::move(conn)]() mutable {
       const std::string request = read_line(s);  // "GET <n>"
@@ -37,7 +37,10 @@ void serve(weft::net::tcp_listener& listener) {
 int main() {
   return weft::run([] {
     auto listener = weft::net::tcp_listener::bind("127.0.0.1:0");
-    weft::go([&] { serve(listener); });
+    // The accept loop uses the listener, so it must end before the listener goes: as a child
+    // of a scope declared after it, it is cancelled and joined first when main returns.
+    weft::scope server_scope;
+    server_scope.go([&] { serve(listener); });
     const auto server = listener.local_address();
 
     constexpr int requests = 100;
