@@ -290,11 +290,15 @@ int netpoller::poll_impl(std::int64_t timeout_ns, ready_sink& sink) {
     if (tag == interrupt_tag) {
       // Only the sleeping poller consumes an interrupt: a worker polling without blocking may
       // see it too (the eventfd is level-triggered) but must leave it for the one it was for.
-      // Clear the flag before draining so that a later interrupt always writes again.
+      // Drain first, then clear the flag (Go's netpollWakeSig): cleared first, an interrupt
+      // made in between would write, be drained here, and leave the flag set over an empty
+      // eventfd, so that every later interrupt() skipped its write and a poller slept through
+      // them all. Drained first, an interrupt in between is skipped, but it was for this
+      // poller, which is returning anyway; the exchange makes its waker's stores visible.
       if (timeout_ns != 0) {
-        interrupt_pending_.store(false, std::memory_order_seq_cst);
         std::uint64_t drained;
         [[maybe_unused]] ssize_t r = ::read(eventfd_, &drained, sizeof drained);
+        interrupt_pending_.exchange(false, std::memory_order_acq_rel);
       }
       continue;
     }
