@@ -43,16 +43,20 @@ class timer_heap {
     lock_.lock();
     while (!heap_.empty() && heap_[0]->when <= now) {
       timer_node* t = heap_[0];
-      remove_at(0);
       if (t->fire) {
-        t->fire_next = callbacks;
+        remove_at(0);
+        t->fire_next = callbacks;  // a callback timer is owned by the heap while it fires
         callbacks = t;
         continue;
       }
-      // Claim under the lock: the waiter's owner removes its timer under this same lock before
-      // it can return, so the waiter is still alive here.
-      if (t->target->claim(wake_reason::timed_out)) {
-        out(t->target);
+      // Claim first, then take the node out, and touch neither after: once out of the heap,
+      // cancel() returns without this lock, and a green thread a sender woke meanwhile returns
+      // and takes its waiter and timer node (both on its stack) with it.
+      waiter* target = t->target;
+      const bool won = target->claim(wake_reason::timed_out);
+      remove_at(0);
+      if (won) {  // nobody else can wake it now: the waiter lives until `out` readies it
+        out(target);
         ++n;
       }
     }
