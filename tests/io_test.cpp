@@ -247,7 +247,7 @@ TEST_P(io_test, udp_two_green_threads_receiving_at_once_is_a_logic_error) {
           std::byte buf[16];
           return s.recv(buf);
         });
-        weft::sleep_for(10ms);  // the first receiver is parked
+        weft_test::wait_until_parked(1);  // the first receiver is parked
         std::byte buf[16];
         EXPECT_THROW(s.recv(buf), std::logic_error);
         auto c = net::udp_socket::connect(s.local_address().to_string());

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,13 @@ inline constexpr bool thread_sanitized = false;
 #else
 inline constexpr bool thread_sanitized = false;
 #endif
+
+// From a green thread: waits until at least `n` green threads (other than the caller) are
+// parked. A test whose meaning needs one parked first must not trust a sleep: a sanitizer build
+// beside another test on two cores can take longer than any sleep to get there.
+inline void wait_until_parked(std::uint64_t n) {
+  while (weft::stats().parked < n) weft::sleep_for(std::chrono::milliseconds(1));
+}
 
 class workers : public ::testing::TestWithParam<unsigned> {
  protected:
