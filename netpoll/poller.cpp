@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "runtime/chaos.hpp"
 #include "runtime/green_thread.hpp"
 
 namespace weft::detail {
@@ -260,6 +261,7 @@ int netpoller::notify(poll_descriptor* pd, std::uint32_t events, ready_sink& sin
     }
   }
   if (hup) pd->hangup.store(true, std::memory_order_relaxed);
+  chaos::spin();
   pd->lock.unlock();
   int n = 0;
   for (green_thread* g : woken) {
@@ -298,6 +300,7 @@ int netpoller::poll_impl(std::int64_t timeout_ns, ready_sink& sink) {
       if (timeout_ns != 0) {
         std::uint64_t drained;
         [[maybe_unused]] ssize_t r = ::read(eventfd_, &drained, sizeof drained);
+        chaos::point();  // an interrupt made now must not be lost
         interrupt_pending_.exchange(false, std::memory_order_acq_rel);
       }
       continue;
@@ -316,6 +319,7 @@ int netpoller::poll_impl(std::int64_t timeout_ns, ready_sink& sink) {
 
 void netpoller::interrupt() noexcept {
   if (interrupt_pending_.exchange(true, std::memory_order_acq_rel)) return;
+  chaos::point();
   const std::uint64_t one = 1;
   [[maybe_unused]] ssize_t r = ::write(eventfd_, &one, sizeof one);
 }

@@ -45,6 +45,7 @@ bool scheduler::worth_moving_from(const worker& v) noexcept {
 }
 
 void scheduler::wake_idle_worker(bool after_full_barrier) noexcept {
+  chaos::spin();  // between the work published and the barrier
   if (!after_full_barrier || !fences_modelled) store_load_barrier();
   if (nidle_.load(std::memory_order_seq_cst) == 0) return;
   if (nspinning_.load(std::memory_order_seq_cst) != 0) return;
@@ -107,6 +108,7 @@ bool scheduler::park_in_poller(worker& w, std::int64_t deadline) {
   netpoller* np = netpoller::started();
   if (!np || np->registered() == 0 || !np->try_begin_blocking_poll()) return false;
   w.polling.store(true, std::memory_order_seq_cst);
+  chaos::point();  // a waker reads `polling` now
   green_chain ready;
   int n = 0;
   auto collect = [&ready](green_thread* g) { ready.append(g); };
@@ -117,6 +119,7 @@ bool scheduler::park_in_poller(worker& w, std::int64_t deadline) {
     note_network_polled();
   }
   w.polling.store(false, std::memory_order_relaxed);
+  chaos::point();
   np->end_blocking_poll();
   if (w.wake_word.load(std::memory_order_acquire) != 0) {
     w.wake_word.store(0, std::memory_order_relaxed);
@@ -206,6 +209,9 @@ green_thread* scheduler::find_runnable(worker& w) {
       poll_network(w);  // so that busy workers still see sockets become ready (Tokio's 61)
     }
     sync_queue_mode(w);
+    if (!single_ && chaos::chance(20)) {  // a forced steal, through the thieves' door
+      if (green_thread* g = steal(w)) return g;
+    }
     if (green_thread* g = take_local(w)) return g;
     if (!global_.empty()) {
       std::uint32_t n;
@@ -293,6 +299,7 @@ void scheduler::park_worker(worker& w) {
     w.spinning = false;
     nspinning_.fetch_sub(1);
   }
+  chaos::point();  // idle and published: a producer may look now
   store_load_barrier();
   // Re-check after publishing idleness: a producer that missed us must have pushed first.
   std::int64_t deadline = earliest_timer();
@@ -301,6 +308,7 @@ void scheduler::park_worker(worker& w) {
     return;
   }
   if (deadline == no_deadline && cfg_.detect_deadlock) deadline = check_deadlock(deadline);
+  chaos::point();
   if (park_in_poller(w, deadline)) return;
   while (w.wake_word.load(std::memory_order_acquire) == 0) {
     futex_wait(&w.wake_word, 0, deadline);

@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "cancel.hpp"
+#include "chaos.hpp"
 #include "futex.hpp"
 #include "scheduler.hpp"
 #include "weft/coop.hpp"
@@ -91,6 +92,7 @@ void release_claimed(waiter* chain, wake_reason why) noexcept {
     // Read everything first: once completed, an OS-thread waiter may return and its frame die.
     waiter* next = chain->next;
     green_thread* g = chain->thread;
+    chaos::point();  // claimed, not complete: the waiter must not wake yet
     chain->complete(why);
     if (g) {
       ready(g);

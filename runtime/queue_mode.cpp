@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "chaos.hpp"
 #include "scheduler.hpp"
 
 namespace weft::detail {
@@ -49,6 +50,7 @@ void revoke_private_queue(worker& w) noexcept {
   w.mode_lock.lock();
   if (w.plain_ok.load(std::memory_order_relaxed)) {
     w.plain_ok.store(false, std::memory_order_relaxed);
+    chaos::point();
     asymmetric_barrier();
     // From here the owner's operations see plain_ok false; one that saw it true has set in_op.
     unsigned spins = 0;
@@ -63,6 +65,7 @@ void revoke_private_queue(worker& w) noexcept {
 bool enter_as_thief(worker& v) noexcept {
   if (!v.stealable.load(std::memory_order_relaxed)) return false;
   v.stealers.fetch_add(1, std::memory_order_seq_cst);
+  chaos::spin();
   if (v.stealable.load(std::memory_order_seq_cst)) return true;
   v.stealers.fetch_sub(1, std::memory_order_release);
   return false;
@@ -77,6 +80,7 @@ void scheduler::change_queue_mode(worker& w, bool to_private) noexcept {
   if (to_private) {
     // Close the door, then wait for the thieves already inside (each pass is a few hundred ns).
     w.stealable.store(false, std::memory_order_seq_cst);
+    chaos::spin();
     unsigned spins = 0;
     while (w.stealers.load(std::memory_order_seq_cst) != 0) spin_pause(spins);
     w.plain_ok.store(true, std::memory_order_relaxed);

@@ -295,6 +295,10 @@ void scheduler::push_overflow(worker& w, green_thread* g) noexcept {
 }
 
 void scheduler::make_runnable(green_thread* g, worker* w, placement where) noexcept {
+  if (chaos::chance(100)) {  // anywhere it may legally go: next, back, or the global queue
+    if (chaos::chance(500)) w = nullptr;
+    where = chaos::chance(500) ? placement::back : placement::next;
+  }
   if (w && w->sched == this) {
     if (where == placement::back) {
       push_local(*w, g);
@@ -390,6 +394,7 @@ void scheduler::after_switch_slow(worker& w, green_thread* g) noexcept {
       // Published first, so a request made from here on reaches it; a canceller that wakes g
       // now finds it waiting for parker_busy_hold before it takes its timer back out.
       const bool self_cancelled = publish_wait(g, p.on);
+      chaos::spin();
       if (timer) {
         timer_home(w).insert(*timer);
         // A spare keeps no timers: worker 0 may sleep past this one unless it looks again.

@@ -10,6 +10,7 @@
 
 #include "blocking_pool.hpp"
 #include "cancel.hpp"
+#include "chaos.hpp"
 #include "context_switch.hpp"
 #include "global_queue.hpp"
 #include "green_thread.hpp"
@@ -194,6 +195,7 @@ class scheduler {
     w.in_op.store(true, std::memory_order_relaxed);
     // The revoker's membarrier orders the store before the load for us; the compiler must not.
     std::atomic_signal_fence(std::memory_order_seq_cst);
+    chaos::spin();
     if (w.plain_ok.load(std::memory_order_relaxed)) return true;
     w.in_op.store(false, std::memory_order_relaxed);
     return false;
@@ -223,6 +225,7 @@ class scheduler {
         const park_state& p = *g->parking;
         if (p.lock_count == 1 && !p.timer) {
           spinlock* held = p.locks[0];
+          chaos::spin();  // a waker spins on the lock meanwhile
           // Published, the waiter may be claimed by a canceller (and g run) before the unlock:
           // nothing of `p` is read after this.
           if (publish_wait(g, p.on)) [[unlikely]] {

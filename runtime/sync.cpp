@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "chaos.hpp"
 #include "weft/condition_variable.hpp"
 #include "weft/mutex.hpp"
 #include "weft/wait_group.hpp"
@@ -145,14 +146,17 @@ void condition_variable::enqueue(detail::waiter& w) {
 }
 
 bool condition_variable::park_enqueued(detail::waiter& w, std::int64_t deadline) {
+  // Chaos: a spurious wake-up (a timeout of our own, reported as a wake), as std allows.
+  const std::int64_t own_deadline =
+      detail::chaos::chance(50) ? std::min(deadline, detail::now_ns() + 20'000) : deadline;
   const wake_reason why =
-      detail::park(w, &lock_, deadline, detail::wait_reason::condition_variable);
+      detail::park(w, &lock_, own_deadline, detail::wait_reason::condition_variable);
   if (why == wake_reason::notified) return true;
   lock_.lock();
   waiters_.remove(w);
   lock_.unlock();
   if (why == wake_reason::cancelled) detail::throw_cancelled();
-  return false;
+  return own_deadline != deadline && detail::now_ns() < deadline;  // spurious, not timed out
 }
 
 }  // namespace weft

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "chaos.hpp"
 #include "weft/detail/spinlock.hpp"
 #include "weft/detail/waiter.hpp"
 
@@ -54,6 +55,7 @@ class timer_heap {
       // and takes its waiter and timer node (both on its stack) with it.
       waiter* target = t->target;
       const bool won = target->claim(wake_reason::timed_out);
+      chaos::spin();  // the owner, woken by someone else, waits on this lock meanwhile
       remove_at(0);
       if (won) {  // nobody else can wake it now: the waiter lives until `out` readies it
         out(target);

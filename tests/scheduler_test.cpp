@@ -46,7 +46,7 @@ TEST_P(scheduler, yields_interleave) {
   ASSERT_EQ(order.size(), 200u);
   int switches = 0;
   for (std::size_t i = 1; i < order.size(); ++i) switches += order[i] != order[i - 1];
-  if (GetParam() == 1) {
+  if (GetParam() == 1 && !weft_test::chaos) {
     EXPECT_EQ(switches, 199);  // one worker: strict alternation
   }
   EXPECT_EQ(std::count(order.begin(), order.end(), 0), 100);

@@ -39,6 +39,14 @@ inline constexpr bool thread_sanitized = false;
 inline constexpr bool thread_sanitized = false;
 #endif
 
+// The chaos schedule (WEFT_CHAOS=ON) places readied green threads at random: orders that only
+// the plain schedule gives (strict alternation on one worker) are not checked under it.
+#if WEFT_CHAOS
+inline constexpr bool chaos = true;
+#else
+inline constexpr bool chaos = false;
+#endif
+
 // From a green thread: waits until at least `n` green threads (other than the caller) are
 // parked. A test whose meaning needs one parked first must not trust a sleep: a sanitizer build
 // beside another test on two cores can take longer than any sleep to get there.

@@ -1,6 +1,7 @@
 // weft::condition_variable: std::condition_variable_any's interface for green threads (and OS
 // threads). Works with any BasicLockable, e.g. std::unique_lock<weft::mutex>. Its waits are
-// cancellable (weft/cancel.hpp): they take the lock back, then throw weft::cancelled.
+// cancellable (weft/cancel.hpp): they take the lock back, then throw weft::cancelled. As with
+// std, a wait may return without a notify (rarely): wait in a loop, or pass a predicate.
 //
 //   weft::mutex m;
 //   weft::condition_variable cv;
