@@ -299,7 +299,8 @@ int netpoller::poll_impl(std::int64_t timeout_ns, ready_sink& sink) {
       // poller, which is returning anyway; the exchange makes its waker's stores visible.
       if (timeout_ns != 0) {
         std::uint64_t drained;
-        [[maybe_unused]] ssize_t r = ::read(eventfd_, &drained, sizeof drained);
+        while (::read(eventfd_, &drained, sizeof drained) < 0 && errno == EINTR) {
+        }
         chaos::point();  // an interrupt made now must not be lost
         interrupt_pending_.exchange(false, std::memory_order_acq_rel);
       }
@@ -321,7 +322,9 @@ void netpoller::interrupt() noexcept {
   if (interrupt_pending_.exchange(true, std::memory_order_acq_rel)) return;
   chaos::point();
   const std::uint64_t one = 1;
-  [[maybe_unused]] ssize_t r = ::write(eventfd_, &one, sizeof one);
+  // Never lost to a signal: the flag now says one is pending, so nobody else would write.
+  while (::write(eventfd_, &one, sizeof one) < 0 && errno == EINTR) {
+  }
 }
 
 }  // namespace weft::detail

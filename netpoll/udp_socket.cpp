@@ -167,7 +167,11 @@ udp_socket udp_socket::bind(std::string_view addr) {
 udp_socket udp_socket::connect(const address& remote, std::error_code& ec) {
   udp_socket s = open(remote.data()->sa_family, ec);
   if (ec) return {};
-  if (::connect(s.fd_, remote.data(), remote.size()) != 0) {  // UDP: no handshake to wait for
+  // UDP: no handshake to wait for; a connect interrupted by a signal is simply made again.
+  int r;
+  while ((r = ::connect(s.fd_, remote.data(), remote.size())) != 0 && errno == EINTR) {
+  }
+  if (r != 0) {
     ec = errno_code();
     return {};
   }

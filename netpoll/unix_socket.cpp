@@ -335,7 +335,11 @@ unix_datagram unix_datagram::connect(std::string_view path, std::error_code& ec)
   if (!make_name(path, name, ec)) return {};
   unix_datagram d = open(ec);
   if (ec) return {};
-  if (::connect(d.fd_, reinterpret_cast<sockaddr*>(&name.sa), name.len) != 0) {
+  int r;  // a datagram socket's connect only records the peer: retried if a signal cut it
+  while ((r = ::connect(d.fd_, reinterpret_cast<sockaddr*>(&name.sa), name.len)) != 0 &&
+         errno == EINTR) {
+  }
+  if (r != 0) {
     ec = errno_code();
     return {};
   }

@@ -24,6 +24,7 @@ bool wait_is_cancellable(const green_thread* g) noexcept {
          (g->cancel_bits.load(std::memory_order_relaxed) & shield_mask) == 0;
 }
 
+#if !WEFT_TSAN
 // Where membarrier(2) is missing (old kernels, some sandboxes): taking access to a resident page
 // away makes the kernel shoot down its TLB entries on every core that runs this process, by an
 // interrupt that serializes each such core (.NET's FlushProcessWriteBuffers and folly's
@@ -43,6 +44,7 @@ void tlb_shootdown_barrier() noexcept {
   *static_cast<volatile char*>(page) = 1;  // resident, so removing access must flush it
   if (::mprotect(page, 4096, PROT_NONE) != 0) std::abort();
 }
+#endif
 
 }  // namespace
 
@@ -62,7 +64,7 @@ void cancel_begin(green_thread* g) noexcept {
 
 void cancel_barrier() noexcept {
 #if WEFT_TSAN
-  std::atomic_thread_fence(std::memory_order_seq_cst);  // both sides fence in full
+  tsan_visible_fence();  // both sides fence in full
 #else
   // On the only worker of a single-threaded runtime no park can be in progress concurrently.
   if (worker* w = current_worker(); w && w->sched->single()) return;

@@ -38,9 +38,18 @@ struct cancel_extra {
   std::stop_source source;
 };
 
+#if WEFT_TSAN
+// TSan does not model fences: a seq_cst RMW on one shared word, which both sides of a Dekker
+// pair perform, orders them in a way it sees (as find_work.cpp's store_load_barrier does).
+inline void tsan_visible_fence() noexcept {
+  static std::atomic<int> word{0};
+  word.fetch_add(0, std::memory_order_seq_cst);
+}
+#endif
+
 inline void cancel_fence_fast() noexcept {
 #if WEFT_TSAN
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  tsan_visible_fence();
 #else
   std::atomic_signal_fence(std::memory_order_seq_cst);
 #endif
