@@ -41,7 +41,9 @@ if [[ -z $port ]]; then
 fi
 
 load_errors=0 windows=0
-while kill -0 "$soak" 2>/dev/null; do
+# Only windows that end before the soak stops serving (at N minutes) are judged.
+last_start=$((SECONDS + minutes * 60 - 40))
+while kill -0 "$soak" 2>/dev/null && ((SECONDS < last_start)); do
   report="$("$build/bench/loadgen" --port "$port" --rate 2000 --connections 200 --duration 30 \
     --warmup 1 2>&1)" || true
   kill -0 "$soak" 2>/dev/null || break  # cut off by the soak's end: not judged
