@@ -42,6 +42,11 @@ void thread_stack_bounds(void*& bottom, std::size_t& size) noexcept {
   }
 }
 
+// Why the callable being destroyed on this thread never ran (see abandon_unstarted), and whether
+// it told its owner.
+thread_local std::exception_ptr tls_never_ran;
+thread_local bool tls_never_ran_told = false;
+
 // The first frame of every green thread.
 void green_entry(transfer t) noexcept {
   worker* w = current_worker();
@@ -70,6 +75,11 @@ void green_entry(transfer t) noexcept {
 }
 
 }  // namespace
+
+std::exception_ptr why_never_ran() noexcept {
+  if (tls_never_ran) tls_never_ran_told = true;
+  return tls_never_ran;
+}
 
 __attribute__((noinline)) worker* current_worker() noexcept {
   worker* w = tls_worker;
@@ -353,12 +363,35 @@ void scheduler::prepare_first_run(worker& w, green_thread* g) {
   g->ctx = make_context(s.top(), usable, &green_entry);
 }
 
+// A green thread for which no stack could be had when it was to run first (spawn made sure of
+// one, but on its spawner's worker; this one found none and the kernel would map none). It ends
+// here, on the worker's stack, as if its function had thrown the std::system_error without
+// running: its callable is destroyed, and one that reports to an owner (weft::spawn's join
+// state, a scope) hands the error on. A detached one has nobody to tell: that ends the program,
+// as any exception escaping a detached green thread does.
+void scheduler::abandon_unstarted(worker& w, green_thread* g) noexcept {
+  tls_never_ran = std::current_exception();
+  tls_never_ran_told = false;
+  try {
+    g->vtable->destroy(g->storage());
+  } catch (...) {
+    fatal_uncaught_exception(g->id, g->name, std::current_exception());
+  }
+  if (!tls_never_ran_told) fatal_uncaught_exception(g->id, g->name, tls_never_ran);
+  tls_never_ran = nullptr;
+  release_cancel_extra(g);
+  if (g->home) unregister_thread(g);
+  w.finished.store(w.finished.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  free_record(g, &w);
+}
+
 void scheduler::run_green(worker& w, green_thread* g) {
   if (!g->ctx) {
     try {
       prepare_first_run(w, g);
-    } catch (const std::exception& e) {
-      fatal_message(g->id, g->name, e.what());
+    } catch (const std::exception&) {
+      abandon_unstarted(w, g);
+      return;
     }
   }
   g->running_on = &w;

@@ -209,6 +209,7 @@ class scheduler {
   void fire_timers(worker& w, timer_heap& heap, std::int64_t now);
   void run_green(worker& w, green_thread* g);
   void prepare_first_run(worker& w, green_thread* g);
+  void abandon_unstarted(worker& w, green_thread* g) noexcept;
   void finish(worker& w, green_thread* g) noexcept;
   // Gives a finished (or never started) record back: to `w`'s cache if `w` is the calling
   // worker of this runtime, else to the allocator.

@@ -4,10 +4,12 @@
 // weft's own references to read(2), accept4(2), ... reach the __wrap_ functions below, which
 // fail or pass the call on. Each workload must then end exactly as without faults (every byte,
 // every datagram, every connection), or with the clear error the call documents, and leak no
-// descriptor.
+// descriptor. Stack mappings fail with ENOMEM once in two: each green thread then either runs or
+// reports that error to whoever waits for it.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,7 +26,7 @@ namespace net = weft::net;
 
 namespace faults {
 
-enum class mode : int { none, eintr, emfile, enfile };
+enum class mode : int { none, eintr, emfile, enfile, nomem };
 std::atomic<mode> active{mode::none};
 std::atomic<std::uint64_t> calls{0}, injected{0};
 
@@ -58,6 +60,15 @@ bool exhausted_now() {
   return true;
 }
 
+// ENOMEM: fail one stack mapping in two (weft maps stacks, and nothing else, with MAP_STACK).
+bool out_of_memory_now(int flags) {
+  if (active.load(std::memory_order_relaxed) != mode::nomem || !(flags & MAP_STACK)) return false;
+  if (!one_in(2)) return false;
+  injected.fetch_add(1, std::memory_order_relaxed);
+  errno = ENOMEM;
+  return true;
+}
+
 struct scoped {
   explicit scoped(mode m) {
     calls = 0;
@@ -84,6 +95,11 @@ int __real_epoll_pwait2(int, epoll_event*, int, const timespec*, const sigset_t*
 int __real_socket(int, int, int);
 int __real_socketpair(int, int, int, int*);
 int __real_pipe2(int*, int);
+void* __real_mmap(void*, size_t, int, int, int, off_t);
+
+void* __wrap_mmap(void* addr, size_t n, int prot, int flags, int fd, off_t off) {
+  return faults::out_of_memory_now(flags) ? MAP_FAILED : __real_mmap(addr, n, prot, flags, fd, off);
+}
 
 ssize_t __wrap_read(int fd, void* buf, size_t n) {
   return faults::interrupt_now() ? -1 : __real_read(fd, buf, n);
@@ -319,3 +335,74 @@ TEST_P(fault_test, system_wide_descriptor_exhaustion_too) {
 }
 
 }  // namespace
+
+// Stacks that cannot be mapped: a spawn throws std::system_error when its worker has no stack and
+// the kernel maps none; a green thread that is to run first on a worker in the same state ends
+// with that error (its join rethrows it, its scope's wait does) without running. Every green
+// thread is accounted for: it ran, its spawn threw, or its waiter got the error.
+TEST_P(fault_test, stacks_that_cannot_be_mapped_are_a_clear_error_and_lose_nothing) {
+  constexpr int attempts = weft_test::thread_sanitized ? 1500 : 3000;
+  int ran_joined = 0, refused_at_spawn = 0, failed_at_join = 0, other = 0;
+  int scope_children = 0, scope_refused = 0, scope_ran = 0, scope_errors = 0;
+  std::uint64_t injected = 0;
+  weft::run(
+      [&] {
+        weft::chan<int> gate(0);  // closed at the end: every green thread waits here meanwhile
+        std::atomic<int> ran{0}, ran_in_scope{0};
+        std::vector<weft::join_handle<int>> handles;
+        weft::scope s;
+        {
+          faults::scoped on(faults::mode::nomem);
+          for (int i = 0; i < attempts; ++i) {
+            if (i % 16 == 0) weft::yield();  // those spawned run (and take their stacks) now
+            try {
+              if (i % 4 == 3) {
+                s.go([&, gate]() mutable {
+                  ++ran_in_scope;
+                  gate.recv();
+                });
+                ++scope_children;
+              } else {
+                handles.push_back(weft::spawn([&, gate]() mutable {
+                  ++ran;
+                  gate.recv();
+                  return 7;
+                }));
+              }
+            } catch (const std::system_error& e) {
+              if (e.code() != std::errc::not_enough_memory) ++other;
+              ++(i % 4 == 3 ? scope_refused : refused_at_spawn);
+            }
+          }
+          injected = faults::injected;
+        }
+        gate.close();
+        for (auto& h : handles) {
+          try {
+            ran_joined += h.join() == 7;
+          } catch (const std::system_error& e) {
+            (e.code() == std::errc::not_enough_memory ? failed_at_join : other)++;
+          }
+        }
+        EXPECT_EQ(ran_joined, ran.load());
+        try {
+          s.wait();
+        } catch (const std::system_error& e) {
+          (e.code() == std::errc::not_enough_memory ? scope_errors : other)++;
+        } catch (const weft::cancelled&) {
+          ++other;
+        }
+        scope_ran = ran_in_scope;
+      },
+      cfg());
+  const int spawned = attempts - attempts / 4;
+  EXPECT_GT(injected, 10u);  // the faults were really there
+  EXPECT_GT(refused_at_spawn + failed_at_join, 0);
+  EXPECT_GT(ran_joined, 0);
+  EXPECT_EQ(ran_joined + failed_at_join + refused_at_spawn, spawned);
+  EXPECT_EQ(scope_children + scope_refused, attempts / 4);
+  // A child that never ran makes the scope's wait throw the error, and no other.
+  EXPECT_EQ(scope_errors, scope_ran < scope_children ? 1 : 0);
+  EXPECT_LE(scope_ran, scope_children);
+  EXPECT_EQ(other, 0);
+}

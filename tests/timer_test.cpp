@@ -72,6 +72,7 @@ TEST_P(timer_test, ticker_ticks_until_stopped) {
 }
 
 TEST_P(timer_test, a_slow_receiver_gets_no_backlog) {
+  if (weft_test::chaos) GTEST_SKIP() << "counts ticks that the chaos schedule delays at random";
   weft::run(
       [] {
         weft::ticker t(2ms);

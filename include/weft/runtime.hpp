@@ -48,7 +48,10 @@ int run(F&& main, const config& cfg = {}) {
 
 // Starts a detached green thread. An exception escaping it ends the program with a message that
 // names the green thread and the exception (as a Go panic does). Callable from green threads and,
-// while a runtime runs, from plain OS threads. Throws std::logic_error when no runtime runs.
+// while a runtime runs, from plain OS threads. Throws std::logic_error when no runtime runs, and
+// std::system_error when no stack can be had for it now. Stacks are taken when a green thread
+// first runs: one that then finds none (the kernel maps no more) ends without running, as if it
+// had thrown that std::system_error (for a detached one, the end of the program).
 template <class F>
 void go(F&& f) {
   detail::start_task(spawn_options{}, std::forward<F>(f));
@@ -58,14 +61,17 @@ void go(const spawn_options& opts, F&& f) {
   detail::start_task(opts, std::forward<F>(f));
 }
 
-// Starts a green thread whose result (value or exception) is collected by join().
+// Starts a green thread whose result (value or exception) is collected by join(). A green thread
+// for which no stack could be mapped when it was to run first never runs: join() throws that
+// std::system_error (ENOMEM).
 template <class F>
 auto spawn(const spawn_options& opts, F&& f)
     -> join_handle<std::invoke_result_t<std::decay_t<F>&>> {
   using R = std::invoke_result_t<std::decay_t<F>&>;
   auto* st = detail::join_state<R>::create();
   // The green thread's reference to the state: a body destroyed without running (weft::run
-  // ended first, or the spawn failed) still completes the state and lets go of it.
+  // ended first, no stack could be had for it, or the spawn failed) still completes the state,
+  // with the reason as its error, and lets go of it.
   struct state_ref {
     detail::join_state<R>* st;
     explicit state_ref(detail::join_state<R>* s) noexcept : st(s) {}
@@ -73,8 +79,10 @@ auto spawn(const spawn_options& opts, F&& f)
     state_ref& operator=(state_ref&&) = delete;
     ~state_ref() {
       if (!st) return;
-      st->error = std::make_exception_ptr(
-          std::runtime_error("weft: green thread was unwound because weft::run ended"));
+      st->error = detail::why_never_ran();
+      if (!st->error)
+        st->error = std::make_exception_ptr(
+            std::runtime_error("weft: green thread was unwound because weft::run ended"));
       finish();
     }
     void finish() noexcept { std::exchange(st, nullptr)->finish(); }

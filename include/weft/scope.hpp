@@ -20,6 +20,8 @@
 //   as the scope lives: Go's context.WithTimeout, without passing a context around.
 // - ~scope cancels what is still running, then waits for it (uncancellably): no green thread
 //   outlives its scope. An exception not collected by wait() is dropped with the scope.
+// - A child for which no stack could be mapped when it was to run first never runs: its error
+//   (std::system_error, ENOMEM) is the child's exception, and cancels the others.
 // - A scope is used from green threads or OS threads; it cannot be moved or copied.
 #pragma once
 
@@ -104,7 +106,20 @@ class scope {
       scope* owner;
       child node;
       Fn fn;
+      bool admitted = false;  // counted in the scope and not yet run: its end must be reported
+
+      body(scope* s, F&& f) : owner(s), fn(std::forward<F>(f)) {}
+      body(body&& o) : owner(o.owner), fn(std::move(o.fn)) {}  // before admission only
+      // Destroyed without having run (weft::run ended, or no stack could be had for it): the
+      // scope still hears of its end, so that nobody waits for it forever.
+      ~body() {
+        if (!admitted) return;
+        std::exception_ptr why = detail::why_never_ran();
+        if (why) owner->child_failed(std::move(why));
+        owner->child_done(node, !why);
+      }
       void operator()() {
+        admitted = false;
         bool stopped = false;
         try {
           fn();
@@ -116,10 +131,11 @@ class scope {
         owner->child_done(node, stopped);  // last: the scope may be gone once this returns
       }
     };
-    detail::start_task(opts, body{this, child{}, std::forward<F>(f)},
+    detail::start_task(opts, body(this, std::forward<F>(f)),
                        [this, deadline](detail::green_thread* g, body& b) noexcept {
                          b.node.g = g;
                          admit(b.node, deadline);
+                         b.admitted = true;
                        });
   }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <exception>
 #include <new>
 #include <type_traits>
 #include <utility>
@@ -23,6 +24,11 @@ void* allocate_task(std::size_t storage_size, std::size_t storage_align, const t
                     const spawn_options& opts, green_thread** out);
 void free_unsubmitted_task(green_thread* g) noexcept;  // the callable was never constructed
 void submit_task(green_thread* g);                     // makes it runnable
+
+// Asked by a callable destroyed without having run, to tell its owner why: the std::system_error
+// of the stack that could not be mapped for it when it was to run first (the owner is then
+// counted as told), or null when weft::run ended before it ran.
+std::exception_ptr why_never_ran() noexcept;
 
 template <class F>
 struct task_of {
