@@ -61,11 +61,12 @@ cat "$log"
 echo "soak: $windows HTTP load windows of 30 s, $load_errors with errors"
 
 gnuplot <<EOF
-set terminal pngcairo size 1000,420 font ",10"
+set terminal pngcairo size 1000,460 font ",10"
 set output "$out/soak.png"
 set datafile separator ","
-set key autotitle columnhead top left
+set key autotitle columnhead outside bottom center horizontal
 set xlabel "seconds"
+set autoscale xfix
 set ylabel "RSS (MiB)"
 set y2label "descriptors, green threads / 100"
 set y2tics
