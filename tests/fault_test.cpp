@@ -406,3 +406,29 @@ TEST_P(fault_test, stacks_that_cannot_be_mapped_are_a_clear_error_and_lose_nothi
   EXPECT_LE(scope_ran, scope_children);
   EXPECT_EQ(other, 0);
 }
+
+// A detached green thread has nobody to hand the error to: like any exception escaping one, it
+// ends the program, with a message naming the green thread and the mapping that failed.
+TEST(fault_death, a_detached_green_thread_without_a_stack_ends_the_program_clearly) {
+  GTEST_FLAG_SET(death_test_style, "fast");
+  EXPECT_DEATH(
+      {
+        weft::config c;
+        c.workers = 2;
+        weft::run(
+            [] {
+              weft::chan<int> gate(0);
+              faults::scoped on(faults::mode::nomem);
+              for (int i = 0; i < 100'000; ++i) {
+                if (i % 16 == 0) weft::yield();
+                try {
+                  weft::go([gate]() mutable { gate.recv(); });
+                } catch (const std::system_error&) {
+                  // refused at spawn: the caller was told; go on until one fails at its first run
+                }
+              }
+            },
+            c);
+      },
+      "uncaught exception in green thread [0-9]+: .*cannot map a green-thread stack");
+}
