@@ -7,6 +7,9 @@
 //   cancel_parked   100K green threads of a scope parked in recv: cancel the scope and join
 //                   them all (ns per green thread; set-up untimed); request_ns_per_op: the
 //                   cancel() call alone, which claims and queues them all
+//   cancel_parked_nothrow  the same, parked in the no-throw recv(ec): no exception to unwind
+//   cancel_parked_select   the same, parked in select(on_recv, on_cancelled): Go's shape, a
+//                   select on a channel and ctx.Done()
 //   wake_parked     the same 100K woken by closing their channel instead, and joined: what
 //                   cancel_parked costs beyond waking
 //   throw_cancelled weft::cancelled thrown and caught 5 frames up, as a cancelled recv's is on
@@ -86,17 +89,36 @@ void fib(benchmark::State& state) {
   });
 }
 
+// How the crowd waits.
+enum class crowd_wait { recv, recv_nothrow, select_on_cancelled };
+
 // 100K green threads of `s` parked on `never`; returns once all are parked.
-void park_crowd(weft::scope& s, weft::chan<int>& never, std::int64_t n) {
+void park_crowd(weft::scope& s, weft::chan<int>& never, std::int64_t n, crowd_wait how) {
   const std::uint64_t before = weft::stats().parked;
-  for (std::int64_t i = 0; i < n; ++i) s.go([never]() mutable { (void)never.recv(); });
+  for (std::int64_t i = 0; i < n; ++i) {
+    s.go([never, how]() mutable {
+      switch (how) {
+        case crowd_wait::recv:
+          (void)never.recv();
+          break;
+        case crowd_wait::recv_nothrow: {
+          std::error_code ec;
+          (void)never.recv(ec);
+          break;
+        }
+        case crowd_wait::select_on_cancelled:
+          weft::select(weft::on_recv(never, [](std::optional<int>) {}), weft::on_cancelled([] {}));
+          break;
+      }
+    });
+  }
   while (weft::stats().parked < before + static_cast<std::uint64_t>(n))
     weft::sleep_for(std::chrono::microseconds(200));
 }
 
 // Times the request (cancel() or close(): every green thread claimed and queued) and the whole
 // (until all are joined); reports the whole as ns_per_op and the request as request_ns_per_op.
-template <bool Cancel>
+template <bool Cancel, crowd_wait How = crowd_wait::recv>
 void release_parked(benchmark::State& state) {
   constexpr std::int64_t n = 100'000;
   weft::config cfg;
@@ -108,7 +130,7 @@ void release_parked(benchmark::State& state) {
           for (int round = 0; round < 2; ++round) {  // the first warms up
             weft::chan<int> never(0);
             weft::scope s;
-            park_crowd(s, never, n);
+            park_crowd(s, never, n, How);
             const auto t0 = std::chrono::steady_clock::now();
             if constexpr (Cancel) {
               s.cancel();
@@ -163,6 +185,12 @@ void throw_cancelled(benchmark::State& state) {
 void cancel_parked(benchmark::State& state) {
   release_parked<true>(state);
 }
+void cancel_parked_nothrow(benchmark::State& state) {
+  release_parked<true, crowd_wait::recv_nothrow>(state);
+}
+void cancel_parked_select(benchmark::State& state) {
+  release_parked<true, crowd_wait::select_on_cancelled>(state);
+}
 void wake_parked(benchmark::State& state) {
   release_parked<false>(state);
 }
@@ -172,6 +200,8 @@ BENCHMARK(yield)->Apply(per_workers);
 BENCHMARK(wakeup)->Apply(per_workers);
 BENCHMARK(fib)->Apply(per_workers);
 BENCHMARK(cancel_parked)->Apply(per_workers);
+BENCHMARK(cancel_parked_nothrow)->Apply(per_workers);
+BENCHMARK(cancel_parked_select)->Apply(per_workers);
 BENCHMARK(wake_parked)->Apply(per_workers);
 BENCHMARK(throw_cancelled)->Apply(per_workers);
 

@@ -76,11 +76,12 @@ chan_result park_on(chan_core& c, chan_node& n, node_queue& q) {
   const wake_reason why = park(*n.w, &c.lock, no_deadline,
                                &q == &c.recvq ? wait_reason::chan_receive : wait_reason::chan_send);
   if (why == wake_reason::notified) return n.result;
-  // Shutdown: nobody claimed the node, so it is still queued; take it out before unwinding.
+  // Cancelled: nobody claimed the node, so it is still queued; take it out before leaving.
   c.lock.lock();
   q.remove(n);
   c.lock.unlock();
-  throw_cancelled();
+  if (unwinding_for_shutdown()) throw_cancelled();
+  return chan_result::cancelled;
 }
 
 chan_node* chan_core::close_locked() {

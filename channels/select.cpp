@@ -82,9 +82,11 @@ bool looks_ready(const select_case& sc) noexcept {
 std::size_t select_run(select_case* cases, std::size_t n) {
   std::size_t default_index = n;
   std::size_t timeout_index = n;
+  std::size_t cancel_index = n;
   std::int64_t deadline = no_deadline;
   for (std::size_t i = 0; i < n; ++i) {
     if (cases[i].k == select_case::kind::default_) default_index = i;
+    if (cases[i].k == select_case::kind::cancelled) cancel_index = i;
     if (cases[i].k == select_case::kind::timeout && cases[i].deadline < deadline) {
       deadline = cases[i].deadline;
       timeout_index = i;
@@ -192,7 +194,10 @@ std::size_t select_run(select_case* cases, std::size_t n) {
     }
     locks.unlock();
 
-    if (why == wake_reason::cancelled) throw_cancelled();
+    if (why == wake_reason::cancelled) {
+      if (cancel_index == n || unwinding_for_shutdown()) throw_cancelled();
+      return cancel_index;
+    }
     if (why == wake_reason::timed_out) return timeout_index;
     const chan_node& won = *static_cast<chan_node*>(w.payload);
     const select_case& sc = cases[won.case_index];
@@ -204,6 +209,7 @@ std::size_t select_run(select_case* cases, std::size_t n) {
         return won.case_index;  // recv: its optional stays empty
       case chan_result::retry:
       case chan_result::pending:
+      case chan_result::cancelled:
         break;  // the counterpart's move threw: poll again
     }
   }

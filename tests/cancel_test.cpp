@@ -1,7 +1,8 @@
 // Cancellation: every cancellable wait cancelled before and during the wait, error_code
-// overloads, the race with completion counted exactly once, scopes (nesting, the first error,
-// deadlines), cancel_shield, stop tokens, cancel from OS threads, 100K parked green threads
-// cancelled at once, and an HTTP handler whose client leaves.
+// overloads (the channels' no-throw forms and select's on_cancelled too), the race with completion
+// counted exactly once, scopes (nesting, the first error, deadlines), cancel_shield, stop tokens,
+// cancel from OS threads, 100K parked green threads cancelled at once, and an HTTP handler whose
+// client leaves.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -309,6 +310,139 @@ TEST_P(cancel_test, a_green_thread_that_finished_first_keeps_its_result) {
 }
 
 // Cancel racing with a send: the value is received exactly once or stays with the sender.
+// Lets the green threads spinning on `go_on` reach their wait, calling `cancel` before they do
+// (`before`) or once `parked` of them are parked in it.
+template <class Cancel>
+void cancel_before_or_during(bool before, std::atomic<bool>& go_on, std::uint64_t parked,
+                             Cancel cancel) {
+  if (before) {
+    cancel();
+    go_on = true;
+    return;
+  }
+  go_on = true;
+  await_parked(parked);
+  cancel();
+}
+
+// The channels' no-throw forms: a cancelled wait returns with operation_canceled and the green
+// thread goes on (here it returns a value); a send keeps its value; close is broken_pipe.
+TEST_P(cancel_test, channel_error_code_overloads_return_instead_of_throwing) {
+  for (const bool before : {true, false}) {
+    weft::run(
+        [before] {
+          weft::chan<std::unique_ptr<int>> empty(0), no_receiver(0);
+          std::atomic<bool> go_on{false};
+          auto receiver = weft::spawn([&, ch = empty]() mutable {
+            while (!go_on.load()) weft::yield();
+            std::error_code ec = std::make_error_code(std::errc::io_error);
+            const bool got = ch.recv(ec).has_value();
+            EXPECT_FALSE(got);
+            EXPECT_EQ(ec, std::errc::operation_canceled);
+            (void)ch.recv(ec);  // the request is sticky
+            EXPECT_EQ(ec, std::errc::operation_canceled);
+            return 7;
+          });
+          auto sender = weft::spawn([&, ch = no_receiver]() mutable {
+            while (!go_on.load()) weft::yield();
+            auto v = std::make_unique<int>(42);
+            std::error_code ec;
+            ch.send(std::move(v), ec);
+            EXPECT_EQ(ec, std::errc::operation_canceled);
+            EXPECT_NE(v, nullptr);  // not moved from: still the caller's
+            return v ? *v : -1;
+          });
+          cancel_before_or_during(before, go_on, 2, [&] {
+            receiver.cancel();
+            sender.cancel();
+          });
+          EXPECT_EQ(receiver.join(), 7);
+          EXPECT_EQ(sender.join(), 42);
+
+          std::error_code ec = std::make_error_code(std::errc::io_error);
+          weft::chan<std::unique_ptr<int>> buffered(1);
+          buffered.send(std::make_unique<int>(1), ec);
+          EXPECT_FALSE(ec);
+          ec = std::make_error_code(std::errc::io_error);
+          auto got = buffered.recv(ec);
+          EXPECT_FALSE(ec);
+          ASSERT_TRUE(got.has_value());
+          EXPECT_EQ(**got, 1);
+          buffered.close();
+          auto kept = std::make_unique<int>(2);
+          buffered.send(std::move(kept), ec);
+          EXPECT_EQ(ec, std::errc::broken_pipe);
+          ASSERT_NE(kept, nullptr);
+          EXPECT_EQ(*kept, 2);
+          EXPECT_FALSE(buffered.recv(ec).has_value());
+          EXPECT_FALSE(ec);  // closed and drained is no error, as for recv()
+        },
+        cfg());
+    EXPECT_EQ(weft::stats().green_threads_live, 0u);
+  }
+}
+
+TEST_P(cancel_test, select_runs_on_cancelled_instead_of_throwing) {
+  for (const bool before : {true, false}) {
+    weft::run(
+        [before] {
+          weft::chan<int> never(0), ready(1);
+          std::atomic<bool> go_on{false};
+          auto h = weft::spawn([&]() {
+            while (!go_on.load()) weft::yield();
+            int ran = 0;
+            const std::size_t i =
+                weft::select(weft::on_recv(never, [&](std::optional<int>) { ran = 1; }),
+                             weft::on_cancelled([&] { ran = 2; }));
+            EXPECT_EQ(i, 1u);
+            EXPECT_EQ(ran, 2);
+            // A case ready at once wins over a pending request: that select does not wait.
+            ready.send(5);
+            int got = 0;
+            EXPECT_EQ(weft::select(weft::on_recv(ready, [&](std::optional<int> v) { got = *v; }),
+                                   weft::on_cancelled([] {})),
+                      0u);
+            EXPECT_EQ(got, 5);
+            return ran;
+          });
+          cancel_before_or_during(before, go_on, 1, [&] { h.cancel(); });
+          EXPECT_EQ(h.join(), 2);
+        },
+        cfg());
+    EXPECT_EQ(weft::stats().green_threads_live, 0u);
+  }
+}
+
+// The end of weft::run is not a request code may outlive: the no-throw forms unwind too.
+TEST_P(cancel_test, the_end_of_run_unwinds_no_throw_waits_too) {
+  std::atomic<int> unwound{0}, returned{0};
+  weft::run(
+      [&] {
+        weft::chan<int> never(0);
+        struct count_unwind {
+          std::atomic<int>& n;
+          ~count_unwind() { ++n; }
+        };
+        weft::go([&, never]() mutable {
+          count_unwind guard{unwound};
+          std::error_code ec;
+          (void)never.recv(ec);
+          ++returned;
+        });
+        weft::go([&, never]() mutable {
+          count_unwind guard{unwound};
+          weft::select(weft::on_recv(never, [](std::optional<int>) {}),
+                       weft::on_cancelled([&] { ++returned; }));
+          ++returned;
+        });
+        await_parked(2);
+      },
+      cfg());
+  EXPECT_EQ(unwound.load(), 2);
+  EXPECT_EQ(returned.load(), 0);
+  EXPECT_EQ(weft::stats().green_threads_live, 0u);
+}
+
 TEST_P(cancel_test, recv_racing_cancel_never_drops_a_value) {
   const int rounds = weft_test::sanitized ? 5'000 : 100'000;
   weft::run(
@@ -316,7 +450,18 @@ TEST_P(cancel_test, recv_racing_cancel_never_drops_a_value) {
         int delivered = 0, received = 0, cancelled = 0;
         for (int i = 0; i < rounds; ++i) {
           weft::chan<int> ch(0);
-          auto r = weft::spawn([ch]() mutable { return ch.recv().value_or(-1); });
+          // Half the rounds wait in the no-throw recv: it must keep the same promise.
+          auto r = weft::spawn([ch, i]() mutable {
+            if (i % 2) return ch.recv().value_or(-1);
+            std::error_code ec;
+            std::optional<int> v = ch.recv(ec);
+            if (ec) {
+              EXPECT_EQ(ec, std::errc::operation_canceled);
+              EXPECT_FALSE(v.has_value());
+              throw weft::cancelled{};  // counted below as the throwing form's cancel
+            }
+            return v.value_or(-1);
+          });
           std::atomic<int> sent{0};
           auto s = weft::spawn([ch, i, &sent]() mutable {
             try {

@@ -46,6 +46,10 @@ ROWS = [
      "chain"),
     ("cancel", "Cancel 100K parked tasks and join them, per task", "ns", False, "cancel_parked",
      "cancel"),
+    ("cancel_nothrow", "The same, parked in the no-throw recv(ec)", "ns", False,
+     "cancel_parked_nothrow", "cancel, no throw"),
+    ("cancel_select", "The same, parked in select on a channel and cancellation", "ns", False,
+     "cancel_parked_select", "cancel select"),
     ("wake_all", "Wake 100K parked tasks (close) and join them, per task", "ns", False,
      "wake_parked", "wake all"),
     ("cancel_request", "The cancel request alone (100K parked), per task", "ns", False,
@@ -101,6 +105,8 @@ def collect(raw):
             scale = 1e-6 if m[1] == "fib" else 1.0
             column = "go1" if m[2] == "1" else "goN"
             values[(m[1], column)].append(float(m[3]) * scale)
+            if m[1] == "cancel_parked":  # Go's crowd waits in select on ctx.Done(): that shape
+                values[("cancel_parked_select", column)].append(float(m[3]))
             if m[4]:
                 values[(m[1] + "_request", column)].append(float(m[4]))
     for line in read_lines(raw / "io_pingpong.txt"):

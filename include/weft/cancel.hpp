@@ -4,7 +4,9 @@
 // is delivered at the green thread's next wait that can block indefinitely: a channel send or
 // recv, select without on_default, sleep, condition_variable and wait_group waits, join, socket
 // reads, writes, connect and accept, and the wait for weft::blocking. That wait throws
-// weft::cancelled (the std::error_code overloads return std::errc::operation_canceled instead).
+// weft::cancelled (the std::error_code overloads return std::errc::operation_canceled instead;
+// chan::recv(ec), chan::send(v, ec) and select's on_cancelled are the channels' no-throw forms,
+// for crowds that are stopped often: a throw costs more than the wake-up itself).
 // A request that arrives while the green thread runs waits for its next such wait; one that
 // arrives while it waits wakes it. Requests are sticky: every later wait throws too, until the
 // green thread ends, except inside a cancel_shield. mutex::lock is never cancelled.

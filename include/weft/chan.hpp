@@ -15,6 +15,7 @@
 #include <iterator>
 #include <new>
 #include <optional>
+#include <system_error>
 #include <type_traits>
 #include <utility>
 
@@ -138,6 +139,21 @@ struct chan_state : chan_core {
     return false;
   }
 
+  // chan::send's form of try_send: a closed channel completes the attempt (reported in `closed`)
+  // instead of throwing, so the no-throw overload never throws inside.
+  struct send_arg {
+    T* value;
+    bool closed = false;
+  };
+  static bool try_send_unless_closed(chan_core* core, void* arg_v, green_thread** wake) {
+    auto& arg = *static_cast<send_arg*>(arg_v);
+    if (core->closed) {
+      arg.closed = true;
+      return true;
+    }
+    return try_send(core, arg.value, wake);
+  }
+
   static constexpr chan_ops ops{&try_recv, &try_send};
 };
 
@@ -175,38 +191,49 @@ class chan {
   // channel is (or becomes, while waiting) closed; the value is then not sent. Cancellable
   // (weft/cancel.hpp): throws weft::cancelled, the value not sent and left in `value`.
   void send(T&& value) {
-    if (!s_) detail::block_forever();
-    for (;;) {
-      if (attempt(&detail::chan_state<T>::try_send, &value)) return;
-      detail::waiter w;
-      detail::chan_node n;
-      n.w = &w;
-      n.slot = &value;
-      s_->sendq.push_back(n);
-      const detail::chan_result r = detail::park_on(*s_, n, s_->sendq);
-      if (r == detail::chan_result::done) return;
-      if (r == detail::chan_result::closed) throw channel_closed("weft: send on closed channel");
-    }
+    const detail::chan_result r = send_or_park(value);
+    if (r == detail::chan_result::closed) throw channel_closed("weft: send on closed channel");
+    if (r == detail::chan_result::cancelled) detail::throw_cancelled();
   }
   void send(const T& value) {
     T copy(value);
     send(std::move(copy));
   }
+  // The same without throwing: `ec` is std::errc::broken_pipe on a closed channel and
+  // std::errc::operation_canceled when cancelled (the value then stays in `value`), else clear.
+  // A crowd of green threads that cancellation stops often should wait here: unwinding with an
+  // exception costs more than the whole wake-up.
+  void send(T&& value, std::error_code& ec) {
+    const detail::chan_result r = send_or_park(value);
+    if (r == detail::chan_result::done) {
+      ec.clear();
+    } else {
+      ec = std::make_error_code(r == detail::chan_result::closed ? std::errc::broken_pipe
+                                                                 : std::errc::operation_canceled);
+    }
+  }
 
   // Blocks until a value arrives; std::nullopt once the channel is closed and drained.
   // Cancellable: throws weft::cancelled unless a value was already taken (then returns it).
   std::optional<T> recv() {
-    if (!s_) detail::block_forever();
     std::optional<T> out;
-    for (;;) {
-      if (attempt(&detail::chan_state<T>::try_recv, &out)) return out;
-      detail::waiter w;
-      detail::chan_node n;
-      n.w = &w;
-      n.slot = &out;
-      s_->recvq.push_back(n);
-      if (detail::park_on(*s_, n, s_->recvq) != detail::chan_result::retry) return out;
+    if (recv_or_park(out) == detail::chan_result::cancelled) detail::throw_cancelled();
+    return out;
+  }
+  // The same without throwing: when cancelled, returns std::nullopt with `ec` set to
+  // std::errc::operation_canceled (nothing was taken); otherwise `ec` is clear.
+  //
+  //   std::error_code ec;
+  //   while (auto job = jobs.recv(ec)) run(*job);
+  //   if (ec) return;  // cancelled; else closed and drained
+  std::optional<T> recv(std::error_code& ec) {
+    std::optional<T> out;
+    if (recv_or_park(out) == detail::chan_result::cancelled) {
+      ec = std::make_error_code(std::errc::operation_canceled);
+    } else {
+      ec.clear();
     }
+    return out;
   }
 
   // Sends only if a receiver waits or the buffer has room. False otherwise (value untouched).
@@ -294,6 +321,36 @@ class chan {
 
  private:
   friend struct detail::select_access;
+
+  // Queues the caller on `q` (of the channel a failed attempt left locked) and parks it.
+  detail::chan_result park_in(detail::node_queue& q, void* slot) {
+    detail::waiter w;
+    detail::chan_node n;
+    n.w = &w;
+    n.slot = slot;
+    q.push_back(n);
+    return detail::park_on(*s_, n, q);
+  }
+
+  // What a send or recv comes to: done, closed or cancelled (never pending or retry).
+  detail::chan_result send_or_park(T& value) {
+    if (!s_) detail::block_forever();
+    for (;;) {
+      typename detail::chan_state<T>::send_arg arg{&value};
+      if (attempt(&detail::chan_state<T>::try_send_unless_closed, &arg))
+        return arg.closed ? detail::chan_result::closed : detail::chan_result::done;
+      const detail::chan_result r = park_in(s_->sendq, &value);
+      if (r != detail::chan_result::retry) return r;
+    }
+  }
+  detail::chan_result recv_or_park(std::optional<T>& out) {
+    if (!s_) detail::block_forever();
+    for (;;) {
+      if (attempt(&detail::chan_state<T>::try_recv, &out)) return detail::chan_result::done;
+      const detail::chan_result r = park_in(s_->recvq, &out);
+      if (r != detail::chan_result::retry) return r;
+    }
+  }
 
   // Locks the channel and tries `op` without blocking. Done: unlocks, wakes the counterpart,
   // spends budget and returns true. Not done: returns false with the lock still held.

@@ -9,7 +9,7 @@
 // case on a closed channel is ready and receives std::nullopt; a send case on a closed channel
 // throws channel_closed. Cases on a nil channel are never ready. A channel may appear in several
 // cases. A select that blocks is cancellable (weft/cancel.hpp): it throws weft::cancelled, and
-// no case ran.
+// no case ran; with an on_cancelled case, that case runs instead.
 #pragma once
 
 #include <chrono>
@@ -71,6 +71,13 @@ struct timeout_case {
 };
 
 template <class F>
+struct cancelled_case {
+  F fn;
+  void prepare(select_case& c) { c.k = select_case::kind::cancelled; }
+  void fire() { fn(); }
+};
+
+template <class F>
 struct default_case {
   F fn;
   void prepare(select_case& c) { c.k = select_case::kind::default_; }
@@ -96,6 +103,14 @@ template <class Rep, class Period, class F>
 detail::timeout_case<std::decay_t<F>> on_timeout(std::chrono::duration<Rep, Period> d, F&& fn) {
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
   return {detail::now_ns() + (ns > 0 ? ns : 0), std::forward<F>(fn)};
+}
+
+// Runs when the select's wait is cancelled (weft/cancel.hpp), instead of weft::cancelled being
+// thrown: Go's `case <-ctx.Done():`, and no exception to unwind. A select with on_default never
+// waits, so never runs it.
+template <class F>
+detail::cancelled_case<std::decay_t<F>> on_cancelled(F&& fn) {
+  return {std::forward<F>(fn)};
 }
 
 // Runs when no other case is ready: makes select non-blocking.

@@ -25,9 +25,10 @@ namespace detail {
 // How a parked operation ended, as told by whoever woke it.
 enum class chan_result : std::uint8_t {
   pending,
-  done,    // the value was handed over
-  closed,  // the channel was closed
-  retry,   // the counterpart's move threw: run the operation again
+  done,       // the value was handed over
+  closed,     // the channel was closed
+  retry,      // the counterpart's move threw: run the operation again
+  cancelled,  // a cancellation request (or the scope's deadline) ended the wait; nothing moved
 };
 
 // One parked operation on one channel: a blocked send or recv, or one case of a select (all
@@ -95,12 +96,13 @@ green_thread* finish_node(chan_node& n, chan_result r) noexcept;
 void release_nodes(chan_node* chain) noexcept;
 
 // Parks the caller on `n` (queued by the caller in `q` of `c`, which is locked) and returns how
-// it ended; when cancelled it unlinks the node itself and throws weft::cancelled.
+// it ended; when cancelled it unlinks the node itself and returns `cancelled`, or throws
+// weft::cancelled if the end of weft::run is unwinding the caller (no overload may outlive that).
 chan_result park_on(chan_core& c, chan_node& n, node_queue& q);
 
 // One case of a select, as the engine sees it.
 struct select_case {
-  enum class kind : std::uint8_t { recv, send, timeout, default_ };
+  enum class kind : std::uint8_t { recv, send, timeout, default_, cancelled };
   kind k = kind::default_;
   chan_core* c = nullptr;  // null: a nil channel, never ready
   const chan_ops* ops = nullptr;
@@ -110,7 +112,8 @@ struct select_case {
 };
 
 // Go's selectgo over `cases` (n of them, at most 65535): returns the index of the case that
-// completed. Recv cases have their optional filled; the caller runs the matching callback.
+// completed. Recv cases have their optional filled; the caller runs the matching callback. A
+// cancelled wait returns the `cancelled` case's index if there is one, else throws.
 std::size_t select_run(select_case* cases, std::size_t n);
 
 }  // namespace detail
