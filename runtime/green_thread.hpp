@@ -110,6 +110,12 @@ inline constexpr std::uint32_t shutdown_bit = 1u << 9;  // weft::run is ending: 
 inline constexpr std::uint32_t has_deadline_bit = 1u << 10;
 inline constexpr std::uint16_t parker_busy_hold = 0x100;  // in cancel_holds; visitors below it
 
+// A weft::task: runs on its worker's stack and parks by suspending its coroutine. Asked of the
+// vtable (shared, immutable), which keeps the record within its 192 bytes.
+inline bool is_task(const green_thread* g) noexcept {
+  return g->vtable->stackless;
+}
+
 inline bool cancel_requested(const green_thread* g) noexcept {
   return g->cancel_bits.load(std::memory_order_relaxed) & cancel_requested_bit;
 }

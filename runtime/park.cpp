@@ -3,11 +3,13 @@
 #include <time.h>
 
 #include <new>
+#include <stdexcept>
 #include <thread>
 #include <type_traits>
 
 #include "cancel.hpp"
 #include "chaos.hpp"
+#include "fatal.hpp"
 #include "futex.hpp"
 #include "scheduler.hpp"
 #include "weft/coop.hpp"
@@ -108,6 +110,11 @@ void ready(green_thread* g) noexcept {
   worker* w = current_worker();
   g->sched->make_runnable(
       g, w, w && w->current != nullptr ? scheduler::placement::next : scheduler::placement::back);
+}
+
+bool in_task() noexcept {
+  green_thread* g = current_green();
+  return g && is_task(g);
 }
 
 bool spinning_may_help() noexcept {
@@ -268,6 +275,12 @@ wake_reason park_multi(waiter& w, spinlock* const* held, std::uint32_t held_coun
                        std::int64_t deadline, wait_reason what) {
   green_thread* g = current_green();
   if (!g) return park_os_thread(w, held, held_count, deadline);
+  if (is_task(g)) [[unlikely]] {
+    for (std::uint32_t i = 0; i < held_count; ++i) held[i]->unlock();
+    throw std::logic_error(
+        "weft: a blocking wait inside a weft::task (it has no stack to park): co_await the "
+        "operation's async_ form instead");
+  }
   if (deadline != no_deadline || g->cancel_bits.load(std::memory_order_relaxed) != 0) [[unlikely]]
     return park_checked(g, w, held, held_count, deadline, what);
   const wake_reason why = park_switch(g, w, held, held_count, no_deadline, what);
@@ -285,6 +298,9 @@ void yield_now() {
     std::this_thread::yield();
     return;
   }
+  // A task cannot switch from inside a call: it yields at its next co_await, as its budget
+  // (still spent) then tells it.
+  if (is_task(g)) return;
   if (must_unwind(g)) throw_cancelled();  // not a wait: only the runtime's end unwinds here
   g->reason = switch_reason::yield;
   if (!g->sched->hand_off(*g->running_on, g)) switch_out(g, switch_reason::yield);
@@ -328,6 +344,109 @@ void coop_yield() {
   w->forced_yields.store(w->forced_yields.load(std::memory_order_relaxed) + 1,
                          std::memory_order_relaxed);
   yield_now();
+}
+
+// Stackless parks (weft::task): park_checked and park_switch cut at the switch, which for a
+// task is its coroutine's suspension.
+namespace {
+struct task_park_layout {
+  park_state state;
+  timer_node timer;
+};
+static_assert(sizeof(task_park_layout) <= sizeof(task_park::space) &&
+                  alignof(task_park_layout) <= alignof(task_park),
+              "task_park::space is too small for the runtime's park state");
+
+park_state& state_of(task_park& tp) noexcept {
+  return reinterpret_cast<task_park_layout*>(tp.space)->state;
+}
+
+void set_resume_point(green_thread* g, void* resume_at) noexcept {
+  *static_cast<void**>(g->storage()) = resume_at;  // the task's slot starts with it
+}
+}  // namespace
+
+bool task_park_begin(task_park& tp, void* resume_at, waiter& w, spinlock* const* held,
+                     std::uint32_t held_count, std::int64_t deadline, wait_reason what) noexcept {
+  green_thread* g = current_green();
+  tp.bounded_by_thread = false;
+  const std::uint32_t bits = g->cancel_bits.load(std::memory_order_relaxed);
+  if (deadline != no_deadline || bits != 0) [[unlikely]] {
+    const bool cancellable = what != wait_reason::mutex && (bits & shield_mask) == 0;
+    if (cancellable && (bits & has_deadline_bit) && g->deadline < deadline) {
+      deadline = g->deadline;
+      tp.bounded_by_thread = true;
+    }
+    const bool shutdown = must_unwind(g);
+    const bool requested = cancellable && (bits & cancel_requested_bit);
+    if (shutdown || requested || (deadline != no_deadline && deadline <= now_ns())) {
+      const bool cancel = shutdown || requested || tp.bounded_by_thread;
+      w.claim(cancel ? wake_reason::cancelled : wake_reason::timed_out);
+      for (std::uint32_t i = 0; i < held_count; ++i) held[i]->unlock();
+      return false;
+    }
+  }
+  w.thread = g;
+  g->parked_since.store(g->running_on->recent_time, std::memory_order_relaxed);
+  g->waiting_for.store(what, std::memory_order_relaxed);
+  auto* layout = reinterpret_cast<task_park_layout*>(tp.space);
+  park_state* state = ::new (&layout->state) park_state;
+  state->on = &w;
+  state->locks = held;
+  state->lock_count = held_count;
+  if (deadline != no_deadline) {
+    state->timer = ::new (&layout->timer) timer_node;
+    state->timer->when = deadline;
+    state->timer->target = &w;
+    g->cancel_holds.fetch_add(parker_busy_hold, std::memory_order_relaxed);
+  }
+  g->parking = state;
+  g->reason = switch_reason::park;
+  worker* from = g->running_on;
+  from->parks.store(from->parks.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  set_resume_point(g, resume_at);
+  return true;
+}
+
+wake_reason task_park_end(task_park& tp, waiter& w) noexcept {
+  green_thread* g = current_green();
+  worker* to = g->running_on;
+  to->resumes.store(to->resumes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  g->waiting_for.store(wait_reason::none, std::memory_order_relaxed);
+  g->parking = nullptr;
+  leave_wait(g);
+  if (timer_node* t = state_of(tp).timer) timer_heap::cancel(*t);
+  wake_reason why = w.reason();
+  if (why == wake_reason::cancelled && shutting_down(g)) g->unwinding = true;
+  if (why == wake_reason::timed_out && tp.bounded_by_thread) why = wake_reason::cancelled;
+  return why;
+}
+
+bool task_yield_begin(void* resume_at) noexcept {
+  green_thread* g = current_green();
+  if (must_unwind(g)) return false;
+  g->reason = switch_reason::yield;
+  set_resume_point(g, resume_at);
+  return true;
+}
+
+bool task_yield_due() noexcept {
+  green_thread* g = current_green();
+  return g->unconstrained_depth == 0 &&
+         (g->budget == 0 || g->running_on->preempt.load(std::memory_order_relaxed));
+}
+
+void task_finished(std::exception_ptr error) noexcept {
+  green_thread* g = current_green();
+  g->reason = switch_reason::exit;
+  if (!error) return;
+  try {
+    std::rethrow_exception(error);
+  } catch (const weft::cancelled&) {
+    // it stopped as asked (or was unwound at the end of weft::run)
+  } catch (...) {
+    fatal_uncaught_exception(g->id, g->name, std::current_exception());
+  }
 }
 
 void sleep_until_ns(std::int64_t deadline) {

@@ -135,6 +135,11 @@ bool scheduler::hand_off(worker& w, green_thread* g) noexcept {
     return false;
   green_thread* next = take_local(w);
   if (!next) return false;
+  if (is_task(next)) {
+    // A task runs on the worker's stack, which the loop owns: it runs from there, next.
+    make_runnable(next, &w, placement::next);
+    return false;
+  }
   ++w.tick;
   if (!next->ctx) {
     // A fresh stack's first touch is a page fault (tens of µs on a virtual machine): never taken
@@ -225,8 +230,10 @@ green_thread* scheduler::create(std::size_t storage_size, std::size_t storage_al
                                 const task_vtable* vt, const spawn_options& o) {
   worker* w = current_worker();
   const bool on_worker = w && w->sched == this;
-  // Fail here, with std::system_error, if no stack could be had when it first runs.
-  if (o.stack_size != 0) {
+  // Fail here, with std::system_error, if no stack could be had when it first runs. A task
+  // needs none.
+  if (vt->stackless) {
+  } else if (o.stack_size != 0) {
     if (o.stack_size > UINT32_MAX) {
       depot_.unmap(depot_.map(o.stack_size));  // one the kernel refuses: its std::system_error
       throw std::invalid_argument("weft::go/spawn: stacks beyond 4 GiB are unsupported");
@@ -385,7 +392,40 @@ void scheduler::abandon_unstarted(worker& w, green_thread* g) noexcept {
   free_record(g, &w);
 }
 
+// A task runs on the worker's own stack until its coroutine suspends: a park or yield
+// awaiter has then set `reason` (and `parking`) as a stackful green thread does before it
+// switches out, and after_switch completes the park the same way. Its end is task_finished.
+void scheduler::run_task(worker& w, green_thread* g) {
+  g->running_on = &w;
+  w.slices.store(w.slices.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  g->budget = cfg_.coop_budget ? cfg_.coop_budget : UINT32_MAX;
+  w.preempt.store(false, std::memory_order_relaxed);
+  w.current = g;
+  g->reason = switch_reason::park;
+  g->parking = nullptr;
+  if (shutting_down(g) && !g->home) {
+    g->vtable->destroy(g->storage());  // never ran: its frame goes unrun (its owner is told)
+    g->reason = switch_reason::exit;
+  } else {
+    g->vtable->invoke(g->storage());
+  }
+  w.current = nullptr;
+  if (g->reason == switch_reason::park && !g->parking)
+    fatal_message(g->id, g->name,
+                  "a weft::task awaited something that is not weft's (only weft's awaitables "
+                  "resume a task)");
+  if (g->reason == switch_reason::exit) {
+    destroy_locals(g);
+    release_cancel_extra(g);
+  }
+  after_switch(w, g);
+}
+
 void scheduler::run_green(worker& w, green_thread* g) {
+  if (is_task(g)) {
+    run_task(w, g);
+    return;
+  }
   if (!g->ctx) {
     try {
       prepare_first_run(w, g);
@@ -447,8 +487,10 @@ void scheduler::after_switch_slow(worker& w, green_thread* g) noexcept {
 }
 
 void scheduler::finish(worker& w, green_thread* g) noexcept {
-  annotate_destroy(g->annotations);
-  w.stacks.put(stack_span{g->stack_base, g->stack_mapped});
+  if (!is_task(g)) {
+    annotate_destroy(g->annotations);
+    w.stacks.put(stack_span{g->stack_base, g->stack_mapped});
+  }
   if (g->home) unregister_thread(g);
   w.finished.store(w.finished.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   free_record(g, &w);

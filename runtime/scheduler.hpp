@@ -208,6 +208,7 @@ class scheduler {
   void push_overflow(worker& w, green_thread* g) noexcept;
   void fire_timers(worker& w, timer_heap& heap, std::int64_t now);
   void run_green(worker& w, green_thread* g);
+  void run_task(worker& w, green_thread* g);
   void prepare_first_run(worker& w, green_thread* g);
   void abandon_unstarted(worker& w, green_thread* g) noexcept;
   void finish(worker& w, green_thread* g) noexcept;

@@ -11,6 +11,7 @@
 //   for (int v : ch) use(v);                     // until closed and drained
 #pragma once
 
+#include <coroutine>
 #include <cstddef>
 #include <iterator>
 #include <new>
@@ -30,6 +31,8 @@ class chan;
 namespace detail {
 
 struct select_access;
+template <class Op>
+class chan_awaiter;
 
 // A channel of T: the core plus a ring of `capacity` T's, allocated once (no allocation per
 // message). Values are moved in and out and destroyed exactly once.
@@ -319,8 +322,26 @@ class chan {
   iterator begin() { return iterator(this); }
   iterator end() { return iterator(); }
 
+  // From a weft::task (weft/task.hpp): the same operations as awaitables, which suspend the
+  // task instead of parking a stack. Same results, errors and cancellation as send and recv.
+  //
+  //   std::optional<int> v = co_await ch.async_recv();
+  //   co_await out.async_send(std::move(*v));
+  // T must be nothrow move constructible. The value to send stays with the caller (it is moved
+  // only when delivered): pass an lvalue with std::move, or a temporary.
+  class recv_awaiter;
+  class send_awaiter;
+  recv_awaiter async_recv() noexcept { return recv_awaiter(s_, nullptr); }
+  recv_awaiter async_recv(std::error_code& ec) noexcept { return recv_awaiter(s_, &ec); }
+  send_awaiter async_send(T&& value) noexcept { return send_awaiter(s_, value, nullptr); }
+  send_awaiter async_send(T&& value, std::error_code& ec) noexcept {
+    return send_awaiter(s_, value, &ec);
+  }
+
  private:
   friend struct detail::select_access;
+  template <class Op>
+  friend class detail::chan_awaiter;
 
   // Queues the caller on `q` (of the channel a failed attempt left locked) and parks it.
   detail::chan_result park_in(detail::node_queue& q, void* slot) {
@@ -358,7 +379,10 @@ class chan {
   // may see the operation complete and destroy both (a receiver that owns the channel and lets
   // the sender hold a reference, as with a mutex destroyed right after its last unlock).
   bool attempt(bool (*op)(detail::chan_core*, void*, detail::green_thread**), void* arg) {
-    detail::chan_core* const c = s_;
+    return attempt_on(s_, op, arg);
+  }
+  static bool attempt_on(detail::chan_core* c,
+                         bool (*op)(detail::chan_core*, void*, detail::green_thread**), void* arg) {
     c->lock.lock();
     detail::green_thread* wake = nullptr;
     bool done;
@@ -378,6 +402,133 @@ class chan {
   }
 
   detail::chan_state<T>* s_ = nullptr;
+};
+
+namespace detail {
+
+// A channel operation awaited by a task: chan::send/recv's steps around a task_park instead of a
+// park. await_ready tries the operation (leaving the channel locked if it must wait);
+// await_suspend queues the node and suspends; await_resume says how it ended. Invariant as for
+// park_on: a node not claimed when the task resumes is still queued, and is taken out first.
+template <class Op>
+class chan_awaiter {
+ public:
+  bool await_ready() {
+    // A counterpart's move that throws would make the operation start over after the task
+    // resumed, which an awaiter cannot do.
+    static_assert(std::is_nothrow_move_constructible_v<typename Op::value_type>,
+                  "weft::chan: async_send/async_recv need a nothrow move constructible T");
+    if (!core_) return false;  // a nil channel: wait forever
+    if (!chan<typename Op::value_type>::attempt_on(core_, Op::try_now,
+                                                   static_cast<Op*>(this)->arg()))
+      return false;  // locked: await_suspend queues us
+    result_ = chan_result::done;
+    // Done: yield now if the budget is spent (the operation itself cannot switch in a task).
+    return !task_yield_due();
+  }
+  bool await_suspend(std::coroutine_handle<> h) {
+    if (result_ == chan_result::done) return task_yield_begin(h.address());
+    if (!core_) {
+      parked_ =
+          task_park_begin(park_, h.address(), w_, nullptr, 0, no_deadline, wait_reason::forever);
+      return parked_;
+    }
+    node_.w = &w_;
+    node_.slot = static_cast<Op*>(this)->slot();
+    queue().push_back(node_);
+    park_.lock = &core_->lock;
+    parked_ = task_park_begin(park_, h.address(), w_, &park_.lock, 1, no_deadline, Op::reason);
+    return parked_;
+  }
+
+ protected:
+  chan_awaiter(chan_core* core, std::error_code* ec) noexcept : core_(core), ec_(ec) {}
+
+  // How the wait ended: done or closed; a cancellation throws weft::cancelled, or returns
+  // `cancelled` with *ec set (never at the end of weft::run, which always throws).
+  chan_result finish() {
+    if (result_ == chan_result::done) return result_;
+    const wake_reason why = parked_ ? task_park_end(park_, w_) : w_.reason();
+    if (why == wake_reason::notified) return node_.result;
+    if (core_) {
+      core_->lock.lock();
+      queue().remove(node_);
+      core_->lock.unlock();
+    }
+    if (!ec_ || unwinding_for_shutdown() || !core_) throw_cancelled();
+    *ec_ = std::make_error_code(std::errc::operation_canceled);
+    return chan_result::cancelled;
+  }
+  node_queue& queue() noexcept { return Op::on_recvq ? core_->recvq : core_->sendq; }
+
+  chan_core* core_;
+  std::error_code* ec_;
+  chan_result result_ = chan_result::pending;
+  bool parked_ = false;
+  waiter w_;
+  chan_node node_;
+  task_park park_;
+};
+
+}  // namespace detail
+
+template <class T>
+class chan<T>::recv_awaiter : public detail::chan_awaiter<recv_awaiter> {
+  using base = detail::chan_awaiter<recv_awaiter>;
+  friend base;
+
+ public:
+  std::optional<T> await_resume() {
+    if (this->ec_) this->ec_->clear();
+    this->finish();
+    return std::move(out_);
+  }
+
+ private:
+  friend class chan<T>;
+  using value_type = T;
+  static constexpr bool on_recvq = true;
+  static constexpr detail::wait_reason reason = detail::wait_reason::chan_receive;
+  static bool try_now(detail::chan_core* c, void* self, detail::green_thread** wake) {
+    return detail::chan_state<T>::try_recv(c, &static_cast<recv_awaiter*>(self)->out_, wake);
+  }
+  void* arg() noexcept { return this; }
+  void* slot() noexcept { return &out_; }
+  recv_awaiter(detail::chan_state<T>* s, std::error_code* ec) noexcept : base(s, ec) {}
+
+  std::optional<T> out_;
+};
+
+template <class T>
+class chan<T>::send_awaiter : public detail::chan_awaiter<send_awaiter> {
+  using base = detail::chan_awaiter<send_awaiter>;
+  friend base;
+
+ public:
+  void await_resume() {
+    if (this->ec_) this->ec_->clear();
+    const detail::chan_result r = this->finish();
+    if (r == detail::chan_result::closed || (r == detail::chan_result::done && arg_.closed)) {
+      if (!this->ec_) throw channel_closed("weft: send on closed channel");
+      *this->ec_ = std::make_error_code(std::errc::broken_pipe);
+    }
+  }
+
+ private:
+  friend class chan<T>;
+  using value_type = T;
+  static constexpr bool on_recvq = false;
+  static constexpr detail::wait_reason reason = detail::wait_reason::chan_send;
+  static bool try_now(detail::chan_core* c, void* self, detail::green_thread** wake) {
+    return detail::chan_state<T>::try_send_unless_closed(c, &static_cast<send_awaiter*>(self)->arg_,
+                                                         wake);
+  }
+  void* arg() noexcept { return this; }
+  void* slot() noexcept { return arg_.value; }
+  send_awaiter(detail::chan_state<T>* s, T& value, std::error_code* ec) noexcept
+      : base(s, ec), arg_{&value} {}
+
+  typename detail::chan_state<T>::send_arg arg_;
 };
 
 }  // namespace weft

@@ -41,6 +41,7 @@
 #include "weft/scope.hpp"
 #include "weft/select.hpp"
 #include "weft/stats.hpp"
+#include "weft/task.hpp"
 #include "weft/timer.hpp"
 #include "weft/udp.hpp"
 #include "weft/unix_socket.hpp"

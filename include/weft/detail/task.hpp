@@ -17,6 +17,9 @@ struct green_thread;
 struct task_vtable {
   void (*invoke)(void* storage);   // runs the callable; exceptions propagate to the runtime
   void (*destroy)(void* storage);  // destroys the callable (after invoke, or never run)
+  // A weft::task (weft/task.hpp): no stack; invoke resumes its coroutine on the worker's own
+  // stack and returns when it suspends or ends (then it called task_finished).
+  bool stackless = false;
 };
 
 // Allocates a record with `storage_size` bytes for the callable; returns the storage.

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <type_traits>
 
 #include "weft/cancel.hpp"
@@ -129,6 +130,32 @@ wake_reason park(waiter& w, spinlock* held, std::int64_t deadline = no_deadline,
 // The same, releasing several locks (a select holds one per channel).
 wake_reason park_multi(waiter& w, spinlock* const* held, std::uint32_t held_count,
                        std::int64_t deadline = no_deadline, wait_reason what = wait_reason::none);
+
+// A park of a stackless task (weft::task) in progress, kept in its awaiter (in the coroutine's
+// frame, which does not move while it waits). The protocol is park()'s, cut in two where a
+// stackful green thread would switch: the coroutine suspends in between, and the runtime
+// releases `held` and publishes the waiter only once it has.
+struct task_park {
+  alignas(8) unsigned char space[96];  // the runtime's park state and deadline timer
+  spinlock* lock = nullptr;            // one held lock, for awaiters that have one
+  bool bounded_by_thread = false;
+};
+// The first half, in await_suspend: false when the wait ended at once (a pending request, the
+// end of weft::run, a past deadline; w's reason says which) with `held` released, and the
+// coroutine must not suspend. True: it suspends, and resumes at `resume_at` (its handle's
+// address) once `w` is claimed; then the second half, in await_resume, says why it woke.
+bool task_park_begin(task_park& tp, void* resume_at, waiter& w, spinlock* const* held,
+                     std::uint32_t held_count, std::int64_t deadline, wait_reason what) noexcept;
+wake_reason task_park_end(task_park& tp, waiter& w) noexcept;
+// A task's yield: false at the end of weft::run (throw weft::cancelled instead of suspending).
+bool task_yield_begin(void* resume_at) noexcept;
+// True when the running task has spent its budget (or the monitor asked it to yield).
+bool task_yield_due() noexcept;
+// The task's coroutine has ended, with `error` (null: none). A weft::cancelled is a stop on
+// request; anything else escaping a detached task ends the program, naming it.
+void task_finished(std::exception_ptr error) noexcept;
+// True on a stackless task.
+bool in_task() noexcept;
 
 // Throws weft::cancelled out of a wait: a cancellation request, or the end of weft::run.
 [[noreturn]] void throw_cancelled();

@@ -1,0 +1,327 @@
+// Stackless tasks: values and exceptions through co_await and join, tasks awaiting tasks, tasks,
+// green threads and OS threads on one channel (every value received exactly once), sleep and
+// yield, cancellation, many parked tasks released exactly once, the end of weft::run, and the
+// error for a blocking call inside a task.
+#include <atomic>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "test_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+class task_test : public weft_test::workers {};
+WEFT_WORKER_COUNTS(task_test);
+
+weft::task<int> answer() {
+  co_return 42;
+}
+
+weft::task<int> add_answers(int n) {
+  int total = 0;
+  for (int i = 0; i < n; ++i) total += co_await answer();
+  co_return total;
+}
+
+weft::task<void> fail_after_await() {
+  co_await weft::async_yield();
+  throw std::runtime_error("task failed");
+}
+
+weft::task<std::string> catch_child_failure() {
+  try {
+    co_await fail_after_await();
+  } catch (const std::runtime_error& e) {
+    co_return std::string("caught: ") + e.what();
+  }
+  co_return "not thrown";
+}
+
+TEST_P(task_test, values_and_exceptions_come_out_of_co_await_and_join) {
+  weft::run(
+      [] {
+        EXPECT_EQ(weft::spawn(answer()).join(), 42);
+        EXPECT_EQ(weft::spawn(add_answers(1000)).join(), 42'000);
+        EXPECT_EQ(weft::spawn(catch_child_failure()).join(), "caught: task failed");
+        auto failing = weft::spawn(fail_after_await());
+        EXPECT_THROW(failing.join(), std::runtime_error);
+      },
+      cfg());
+  EXPECT_EQ(weft::stats().green_threads_live, 0u);
+}
+
+weft::task<void> produce(weft::chan<int> out, int first, int count) {
+  for (int i = first; i < first + count; ++i) co_await out.async_send(std::move(i));
+}
+
+weft::task<long> consume(weft::chan<int> in, std::vector<std::atomic<int>>* seen) {
+  long n = 0;
+  while (auto v = co_await in.async_recv()) {
+    (*seen)[static_cast<std::size_t>(*v)].fetch_add(1);
+    ++n;
+  }
+  co_return n;
+}
+
+// 16 producers and 16 consumers on one channel, each side a mix of tasks, green threads and
+// OS threads: every value is received exactly once.
+TEST_P(task_test, tasks_green_threads_and_os_threads_share_a_channel_exactly_once) {
+  static constexpr int per_producer = weft_test::sanitized ? 500 : 5'000;
+  static constexpr int sides = 16;
+  std::vector<std::atomic<int>> seen(sides * per_producer);
+  weft::run(
+      [&] {
+        for (std::size_t capacity : {std::size_t{0}, std::size_t{64}}) {
+          for (auto& s : seen) s = 0;
+          weft::chan<int> ch(capacity);
+          std::vector<weft::join_handle<void>> producers;
+          std::vector<weft::join_handle<long>> consumers;
+          std::vector<std::thread> os_threads;
+          std::atomic<long> os_received{0};
+          for (int p = 0; p < sides; ++p) {
+            const int first = p * per_producer;
+            if (p % 3 == 0) {
+              producers.push_back(weft::spawn(produce(ch, first, per_producer)));
+            } else if (p % 3 == 1) {
+              producers.push_back(weft::spawn([ch, first]() mutable {
+                for (int i = first; i < first + per_producer; ++i) ch.send(i);
+              }));
+            } else {
+              os_threads.emplace_back([ch, first]() mutable {
+                for (int i = first; i < first + per_producer; ++i) ch.send(i);
+              });
+            }
+          }
+          for (int c = 0; c < sides; ++c) {
+            if (c % 3 == 0) {
+              consumers.push_back(weft::spawn(consume(ch, &seen)));
+            } else if (c % 3 == 1) {
+              consumers.push_back(weft::spawn([ch, &seen]() mutable {
+                long n = 0;
+                while (auto v = ch.recv()) {
+                  seen[static_cast<std::size_t>(*v)].fetch_add(1);
+                  ++n;
+                }
+                return n;
+              }));
+            } else {
+              os_threads.emplace_back([ch, &seen, &os_received]() mutable {
+                while (auto v = ch.recv()) {
+                  seen[static_cast<std::size_t>(*v)].fetch_add(1);
+                  os_received.fetch_add(1);
+                }
+              });
+            }
+          }
+          for (auto& p : producers) p.join();
+          weft::blocking([&] {  // the OS-thread producers, which come first in os_threads
+            for (int p = 0, t = 0; p < sides; ++p)
+              if (p % 3 == 2) os_threads[static_cast<std::size_t>(t++)].join();
+          });
+          ch.close();
+          long received = 0;
+          for (auto& c : consumers) received += c.join();
+          weft::blocking([&] {
+            for (auto& t : os_threads)
+              if (t.joinable()) t.join();
+          });
+          received += os_received.load();
+          EXPECT_EQ(received, sides * per_producer);
+          long total = 0;
+          for (auto& s : seen) {
+            EXPECT_EQ(s.load(), 1);
+            total += s.load();
+          }
+          EXPECT_EQ(total, sides * per_producer);
+        }
+      },
+      cfg());
+  EXPECT_EQ(weft::stats().green_threads_live, 0u);
+}
+
+weft::task<void> bounce(weft::chan<int> in, weft::chan<int> out, int rounds) {
+  for (int i = 0; i < rounds; ++i) {
+    auto v = co_await in.async_recv();
+    if (!v) throw std::logic_error("closed early");
+    co_await out.async_send(*v + 1);
+  }
+}
+
+TEST_P(task_test, ping_pong_task_to_task_and_task_to_green_thread) {
+  static constexpr int rounds = weft_test::sanitized ? 2'000 : 50'000;
+  weft::run(
+      [] {
+        // task <-> task: a second task serves the first.
+        weft::chan<int> a(0), b(0);
+        auto server = weft::spawn(bounce(a, b, rounds));
+        auto client = weft::spawn([](weft::chan<int> to, weft::chan<int> from) -> weft::task<int> {
+          int v = 0;
+          for (int i = 0; i < rounds; ++i) {
+            co_await to.async_send(std::move(v));
+            v = *co_await from.async_recv();
+          }
+          co_return v;
+        }(a, b));
+        EXPECT_EQ(client.join(), rounds);
+        server.join();
+
+        // task <-> green thread (this one).
+        auto task_side = weft::spawn(bounce(a, b, rounds));
+        int v = 0;
+        for (int i = 0; i < rounds; ++i) {
+          a.send(v);
+          v = *b.recv();
+        }
+        EXPECT_EQ(v, rounds);
+        task_side.join();
+      },
+      cfg());
+}
+
+TEST_P(task_test, sleep_never_ends_early_and_yield_lets_others_run) {
+  weft::run(
+      [] {
+        auto h = weft::spawn([]() -> weft::task<long> {
+          const auto t0 = std::chrono::steady_clock::now();
+          co_await weft::async_sleep_for(5ms);
+          co_return std::chrono::duration_cast<std::chrono::microseconds>(
+              std::chrono::steady_clock::now() - t0)
+              .count();
+        }());
+        EXPECT_GE(h.join(), 5'000);
+
+        // Two tasks taking turns by yielding, on any number of workers: both finish.
+        std::atomic<int> turns{0};
+        auto spin = [](std::atomic<int>* t) -> weft::task<void> {
+          for (int i = 0; i < 1000; ++i) {
+            t->fetch_add(1);
+            co_await weft::async_yield();
+          }
+        };
+        auto x = weft::spawn(spin(&turns));
+        auto y = weft::spawn(spin(&turns));
+        x.join();
+        y.join();
+        EXPECT_EQ(turns.load(), 2000);
+      },
+      cfg());
+}
+
+TEST_P(task_test, a_parked_task_is_cancelled_and_the_error_code_form_returns) {
+  weft::run(
+      [] {
+        weft::chan<int> never(0);
+        auto throwing = weft::spawn(
+            [](weft::chan<int> ch) -> weft::task<void> { (void)co_await ch.async_recv(); }(never));
+        auto quiet = weft::spawn([](weft::chan<int> ch) -> weft::task<int> {
+          std::error_code ec;
+          auto v = co_await ch.async_recv(ec);
+          EXPECT_FALSE(v.has_value());
+          co_return ec == std::errc::operation_canceled ? 7 : -1;
+        }(never));
+        auto sender = weft::spawn([](weft::chan<int> ch) -> weft::task<int> {
+          auto value = std::make_unique<int>(5);
+          int kept = 0;
+          weft::chan<std::unique_ptr<int>> nobody(0);
+          try {
+            co_await nobody.async_send(std::move(value));
+          } catch (const weft::cancelled&) {
+            kept = value ? *value : -1;  // not sent: still ours
+          }
+          (void)ch;
+          co_return kept;
+        }(never));
+        auto sleeper =
+            weft::spawn([]() -> weft::task<void> { co_await weft::async_sleep_for(1h); }());
+        weft_test::wait_until_parked(4);
+        throwing.cancel();
+        quiet.cancel();
+        sender.cancel();
+        sleeper.cancel();
+        EXPECT_THROW(throwing.join(), weft::cancelled);
+        EXPECT_EQ(quiet.join(), 7);
+        EXPECT_EQ(sender.join(), 5);
+        EXPECT_THROW(sleeper.join(), weft::cancelled);
+      },
+      cfg());
+  EXPECT_EQ(weft::stats().green_threads_live, 0u);
+}
+
+TEST_P(task_test, many_parked_tasks_are_released_exactly_once) {
+  static constexpr int n = weft_test::sanitized ? 10'000 : 100'000;
+  weft::run(
+      [] {
+        weft::chan<int> in(0);
+        weft::chan<int> out(static_cast<std::size_t>(n));
+        for (int i = 0; i < n; ++i) {
+          weft::go([](weft::chan<int> from, weft::chan<int> to) -> weft::task<void> {
+            auto v = co_await from.async_recv();
+            co_await to.async_send(*v * 2);
+          }(in, out));
+        }
+        weft_test::wait_until_parked(static_cast<std::uint64_t>(n));
+        for (int i = 0; i < n; ++i) in.send(i);
+        std::vector<int> got(static_cast<std::size_t>(n), 0);
+        for (int i = 0; i < n; ++i) {
+          const int v = *out.recv();
+          ASSERT_EQ(v % 2, 0);
+          ++got[static_cast<std::size_t>(v / 2)];
+        }
+        for (int c : got) EXPECT_EQ(c, 1);
+      },
+      cfg());
+  EXPECT_EQ(weft::stats().green_threads_live, 0u);
+}
+
+TEST_P(task_test, the_end_of_run_unwinds_suspended_tasks_and_destroys_unstarted_ones) {
+  std::atomic<int> unwound{0};
+  struct count_unwind {  // counts its destruction once, wherever it was moved to
+    std::atomic<int>* n;
+    explicit count_unwind(std::atomic<int>* c) : n(c) {}
+    count_unwind(count_unwind&& o) noexcept : n(std::exchange(o.n, nullptr)) {}
+    ~count_unwind() {
+      if (n) n->fetch_add(1);
+    }
+  };
+  weft::run(
+      [&] {
+        weft::chan<int> never(0);
+        for (int i = 0; i < 10; ++i) {
+          weft::go([](weft::chan<int> ch, std::atomic<int>* n) -> weft::task<void> {
+            count_unwind guard(n);
+            (void)co_await ch.async_recv();
+            ADD_FAILURE() << "a never-fed receive returned";
+          }(never, &unwound));
+        }
+        weft_test::wait_until_parked(10);
+        // Started last: may not have run when main returns, and is then destroyed unrun (its
+        // parameters are destroyed with its frame either way).
+        weft::go([](count_unwind) -> weft::task<void> { co_return; }(count_unwind(&unwound)));
+      },
+      cfg());
+  EXPECT_EQ(unwound.load(), 11);
+  EXPECT_EQ(weft::stats().green_threads_live, 0u);
+}
+
+TEST_P(task_test, a_blocking_wait_inside_a_task_is_a_logic_error) {
+  weft::run(
+      [] {
+        weft::chan<int> empty(0);
+        auto h = weft::spawn([](weft::chan<int> ch) -> weft::task<bool> {
+          try {
+            (void)ch.recv();  // would park a stack the task does not have
+          } catch (const std::logic_error&) {
+            co_return true;
+          }
+          co_return false;
+        }(empty));
+        EXPECT_TRUE(h.join());
+      },
+      cfg());
+}
+
+}  // namespace
