@@ -9,6 +9,9 @@
 //              filtering 2..7919 through unbuffered channels, 1,000 primes (ns per prime)
 //   chain      Go's daisy chain (test/chan/daisy): 10,000 green threads in a line pass one
 //              value end to end, built afresh each of 10 rounds (ns per green thread)
+//   task_pingpong        pingpong between two stackless tasks (weft::task)
+//   task_green_pingpong  pingpong between a task and a stackful green thread
+//   task_spawn_complete  1M detached tasks started and finished (ns per task)
 #include <cstdint>
 #include <cstdlib>
 #include <vector>
@@ -30,6 +33,54 @@ void pingpong(benchmark::State& state) {
       ping.send(1);
       (void)pong.recv();
     }
+  });
+}
+
+weft::task<void> echo_task(weft::chan<int> in, weft::chan<int> out, std::int64_t rounds) {
+  for (std::int64_t i = 0; i < rounds; ++i) co_await out.async_send(*co_await in.async_recv());
+}
+
+weft::task<void> ping_task(weft::chan<int> out, weft::chan<int> in, std::int64_t rounds,
+                           weft::wait_group* done) {
+  for (std::int64_t i = 0; i < rounds; ++i) {
+    co_await out.async_send(1);
+    (void)co_await in.async_recv();
+  }
+  done->done();
+}
+
+void task_pingpong(benchmark::State& state) {
+  run_timed(state, static_cast<unsigned>(state.range(0)), 500'000, [](std::int64_t rounds) {
+    weft::chan<int> ping(0), pong(0);
+    weft::wait_group done(1);
+    weft::go(echo_task(ping, pong, rounds));
+    weft::go(ping_task(ping, pong, rounds, &done));
+    done.wait();
+  });
+}
+
+void task_green_pingpong(benchmark::State& state) {
+  run_timed(state, static_cast<unsigned>(state.range(0)), 500'000, [](std::int64_t rounds) {
+    weft::chan<int> ping(0), pong(0);
+    weft::go(echo_task(ping, pong, rounds));
+    for (std::int64_t i = 0; i < rounds; ++i) {
+      ping.send(1);
+      (void)pong.recv();
+    }
+  });
+}
+
+weft::task<void> finish_task(weft::wait_group* wg) {
+  wg->done();
+  co_return;
+}
+
+void task_spawn_complete(benchmark::State& state) {
+  run_timed(state, static_cast<unsigned>(state.range(0)), 1'000'000, [](std::int64_t n) {
+    weft::wait_group wg;
+    wg.add(n);
+    for (std::int64_t i = 0; i < n; ++i) weft::go(finish_task(&wg));
+    wg.wait();
   });
 }
 
@@ -145,6 +196,9 @@ BENCHMARK(select4)->Apply(per_workers);
 BENCHMARK(pipeline)->Apply(per_workers);
 BENCHMARK(sieve)->Apply(per_workers);
 BENCHMARK(chain)->Apply(per_workers);
+BENCHMARK(task_pingpong)->Apply(per_workers);
+BENCHMARK(task_green_pingpong)->Apply(per_workers);
+BENCHMARK(task_spawn_complete)->Apply(per_workers);
 
 }  // namespace
 

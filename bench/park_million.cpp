@@ -1,20 +1,34 @@
 // Many green threads parked at once on one channel, then released: memory per green thread and
-// time. The Go peer is bench/peers/go/park. Usage: park_million [count] [workers]
+// time. The Go peer is bench/peers/go/park. Usage: park_million [count] [workers] [tasks]
+// ("tasks": stackless weft::task's instead of stackful green threads)
 // Prints one line: count, workers, spawn+park s, release s, peak RSS, page tables and committed
 // stack per green thread (KiB), RSS after trim (KiB) and as a share of the peak.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <string_view>
 #include <weft/weft.hpp>
 
 #include "proc_status.hpp"
 
 using weft_bench::status_kib;
 
+namespace {
+
+weft::task<void> parked_task(weft::wait_group* parked, weft::wait_group* finished,
+                             weft::chan<int> gate) {
+  parked->done();
+  (void)co_await gate.async_recv();
+  finished->done();
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   const long n = argc > 1 ? std::atol(argv[1]) : 1'000'000;
   weft::config cfg;
   cfg.workers = argc > 2 ? static_cast<unsigned>(std::atoi(argv[2])) : 0;
+  const bool tasks = argc > 3 && std::string_view(argv[3]) == "tasks";
   const long rss_before = status_kib("VmRSS:");
   return weft::run(
       [&] {
@@ -25,6 +39,10 @@ int main(int argc, char** argv) {
         parked.add(n);
         finished.add(n);
         for (long i = 0; i < n; ++i) {
+          if (tasks) {
+            weft::go(parked_task(&parked, &finished, gate));
+            continue;
+          }
           weft::go([&parked, &finished, gate]() mutable {
             parked.done();
             (void)gate.recv();
@@ -44,10 +62,11 @@ int main(int argc, char** argv) {
         weft::trim();
         const long rss_after = status_kib("VmRSS:");
         std::printf(
-            "park count=%ld workers=%u spawn_park_s=%.3f release_s=%.3f rss_kib_per=%.2f "
+            "park count=%ld workers=%u kind=%s spawn_park_s=%.3f release_s=%.3f rss_kib_per=%.2f "
             "pte_kib_per=%.2f stack_committed_kib_per=%.2f after_trim_kib=%ld "
             "after_trim_share=%.3f\n",
-            n, weft::stats().workers, std::chrono::duration<double>(t1 - t0).count(),
+            n, weft::stats().workers, tasks ? "tasks" : "green",
+            std::chrono::duration<double>(t1 - t0).count(),
             std::chrono::duration<double>(t2 - t1).count(),
             static_cast<double>(rss_peak - rss_before) / static_cast<double>(n),
             static_cast<double>(pte) / static_cast<double>(n),

@@ -307,6 +307,55 @@ TEST_P(task_test, the_end_of_run_unwinds_suspended_tasks_and_destroys_unstarted_
   EXPECT_EQ(weft::stats().green_threads_live, 0u);
 }
 
+weft::task<int> join_both(weft::join_handle<int> green, weft::join_handle<int> other) {
+  const int a = co_await std::move(green);
+  const int b = co_await std::move(other);
+  co_return a + b;
+}
+
+TEST_P(task_test, a_task_joins_green_threads_and_tasks) {
+  weft::run(
+      [] {
+        weft::chan<int> gate(0);
+        auto green = weft::spawn([gate]() mutable { return *gate.recv() + 1; });
+        auto other = weft::spawn([](weft::chan<int> g) -> weft::task<int> {
+          co_return *co_await g.async_recv() * 10;
+        }(gate));
+        auto joiner = weft::spawn(join_both(std::move(green), std::move(other)));
+        weft_test::wait_until_parked(3);  // the joiner waits in its join
+        gate.send(1);
+        gate.send(2);
+        const int got = joiner.join();
+        EXPECT_TRUE(got == 1 + 1 + 2 * 10 || got == 2 + 1 + 1 * 10) << got;
+
+        // A failure comes out of the co_await; a cancelled join throws weft::cancelled.
+        auto failing = weft::spawn([]() -> weft::task<int> {
+          throw std::runtime_error("inner");
+          co_return 0;
+        }());
+        auto rethrows = weft::spawn([](weft::join_handle<int> h) -> weft::task<bool> {
+          try {
+            (void)co_await std::move(h);
+          } catch (const std::runtime_error&) {
+            co_return true;
+          }
+          co_return false;
+        }(std::move(failing)));
+        EXPECT_TRUE(rethrows.join());
+        weft::chan<int> never(0);
+        auto stuck = weft::spawn([never]() mutable { return never.recv().value_or(0); });
+        auto waiting = weft::spawn([](weft::join_handle<int> h) -> weft::task<int> {
+          co_return co_await std::move(h);
+        }(std::move(stuck)));
+        weft_test::wait_until_parked(2);
+        waiting.cancel();
+        EXPECT_THROW(waiting.join(), weft::cancelled);
+        never.close();  // the green thread it waited for ends too
+      },
+      cfg());
+  EXPECT_EQ(weft::stats().green_threads_live, 0u);
+}
+
 TEST_P(task_test, a_blocking_wait_inside_a_task_is_a_logic_error) {
   weft::run(
       [] {

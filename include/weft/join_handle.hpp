@@ -87,6 +87,26 @@ class join_handle {
   R join() {
     if (!st_) throw std::logic_error("weft::join_handle::join: nothing to join");
     st_->done.wait();
+    return take_result();
+  }
+
+  // join() for a weft::task: `int v = co_await std::move(h);` suspends the task instead of
+  // parking a stack. Same result, exception and cancellation as join().
+  auto operator co_await() && {
+    if (!st_) throw std::logic_error("weft::join_handle: nothing to join");
+    struct awaiter : detail::event::awaiter {
+      join_handle& h;
+      awaiter(join_handle& handle) noexcept : detail::event::awaiter(handle.st_->done), h(handle) {}
+      R await_resume() {
+        detail::event::awaiter::await_resume();
+        return h.take_result();
+      }
+    };
+    return awaiter(*this);
+  }
+
+ private:
+  R take_result() {
     detail::join_state<R>* st = std::exchange(st_, nullptr);
     struct release_on_exit {
       detail::join_state<R>* s;
@@ -99,7 +119,6 @@ class join_handle {
     if constexpr (!std::is_void_v<R>) return std::move(*st->value);
   }
 
- private:
   void reset() noexcept {
     if (st_) std::exchange(st_, nullptr)->release();
   }
