@@ -7,6 +7,7 @@
 #include <thread>
 #include <type_traits>
 
+#include "allocator.hpp"
 #include "cancel.hpp"
 #include "chaos.hpp"
 #include "fatal.hpp"
@@ -349,16 +350,14 @@ void coop_yield() {
 // Stackless parks (weft::task): park_checked and park_switch cut at the switch, which for a
 // task is its coroutine's suspension.
 namespace {
-struct task_park_layout {
-  park_state state;
-  timer_node timer;
-};
-static_assert(sizeof(task_park_layout) <= sizeof(task_park::space) &&
-                  alignof(task_park_layout) <= alignof(task_park),
+static_assert(sizeof(park_state) <= sizeof(task_park::space) &&
+                  alignof(park_state) <= alignof(task_park),
               "task_park::space is too small for the runtime's park state");
+static_assert(sizeof(timer_node) <= timer_space_size && alignof(timer_node) <= 8,
+              "timer_space_size is too small for a timer_node");
 
 park_state& state_of(task_park& tp) noexcept {
-  return reinterpret_cast<task_park_layout*>(tp.space)->state;
+  return *std::launder(reinterpret_cast<park_state*>(tp.space));
 }
 
 void set_resume_point(green_thread* g, void* resume_at) noexcept {
@@ -367,9 +366,11 @@ void set_resume_point(green_thread* g, void* resume_at) noexcept {
 }  // namespace
 
 bool task_park_begin(task_park& tp, void* resume_at, waiter& w, spinlock* const* held,
-                     std::uint32_t held_count, std::int64_t deadline, wait_reason what) noexcept {
+                     std::uint32_t held_count, std::int64_t deadline, wait_reason what,
+                     void* lent_timer) noexcept {
   green_thread* g = current_green();
   tp.bounded_by_thread = false;
+  tp.parked = false;
   const std::uint32_t bits = g->cancel_bits.load(std::memory_order_relaxed);
   if (deadline != no_deadline || bits != 0) [[unlikely]] {
     const bool cancellable = what != wait_reason::mutex && (bits & shield_mask) == 0;
@@ -386,16 +387,28 @@ bool task_park_begin(task_park& tp, void* resume_at, waiter& w, spinlock* const*
       return false;
     }
   }
+  timer_node* timer = nullptr;
+  if (deadline != no_deadline) {
+    void* space = lent_timer;
+    tp.timer_lent = space != nullptr;
+    if (!space) {
+      try {
+        space = runtime_alloc(sizeof(timer_node));
+      } catch (const std::bad_alloc&) {
+        fatal_message(g->id, g->name, "out of memory for a task's deadline timer");
+      }
+    }
+    timer = ::new (space) timer_node;
+  }
   w.thread = g;
   g->parked_since.store(g->running_on->recent_time, std::memory_order_relaxed);
   g->waiting_for.store(what, std::memory_order_relaxed);
-  auto* layout = reinterpret_cast<task_park_layout*>(tp.space);
-  park_state* state = ::new (&layout->state) park_state;
+  park_state* state = ::new (tp.space) park_state;
   state->on = &w;
   state->locks = held;
   state->lock_count = held_count;
-  if (deadline != no_deadline) {
-    state->timer = ::new (&layout->timer) timer_node;
+  if (timer) {
+    state->timer = timer;
     state->timer->when = deadline;
     state->timer->target = &w;
     g->cancel_holds.fetch_add(parker_busy_hold, std::memory_order_relaxed);
@@ -405,6 +418,7 @@ bool task_park_begin(task_park& tp, void* resume_at, waiter& w, spinlock* const*
   worker* from = g->running_on;
   from->parks.store(from->parks.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   set_resume_point(g, resume_at);
+  tp.parked = true;
   return true;
 }
 
@@ -415,7 +429,10 @@ wake_reason task_park_end(task_park& tp, waiter& w) noexcept {
   g->waiting_for.store(wait_reason::none, std::memory_order_relaxed);
   g->parking = nullptr;
   leave_wait(g);
-  if (timer_node* t = state_of(tp).timer) timer_heap::cancel(*t);
+  if (timer_node* t = state_of(tp).timer) {
+    timer_heap::cancel(*t);
+    if (!tp.timer_lent) runtime_free(t, sizeof(timer_node));
+  }
   wake_reason why = w.reason();
   if (why == wake_reason::cancelled && shutting_down(g)) g->unwinding = true;
   if (why == wake_reason::timed_out && tp.bounded_by_thread) why = wake_reason::cancelled;

@@ -421,24 +421,20 @@ class chan_awaiter {
     if (!core_) return false;  // a nil channel: wait forever
     if (!chan<typename Op::value_type>::attempt_on(core_, Op::try_now,
                                                    static_cast<Op*>(this)->arg()))
-      return false;  // locked: await_suspend queues us
-    result_ = chan_result::done;
+      return false;                    // locked: await_suspend queues us
+    node_.result = chan_result::done;  // the node is not queued: it holds the outcome
     // Done: yield now if the budget is spent (the operation itself cannot switch in a task).
     return !task_yield_due();
   }
   bool await_suspend(std::coroutine_handle<> h) {
-    if (result_ == chan_result::done) return task_yield_begin(h.address());
-    if (!core_) {
-      parked_ =
-          task_park_begin(park_, h.address(), w_, nullptr, 0, no_deadline, wait_reason::forever);
-      return parked_;
-    }
-    node_.w = &w_;
+    if (node_.result == chan_result::done) return task_yield_begin(h.address());
+    node_.w = &w_;  // from here finish() knows it waited
+    if (!core_)
+      return task_park_begin(park_, h.address(), w_, nullptr, 0, no_deadline, wait_reason::forever);
     node_.slot = static_cast<Op*>(this)->slot();
     queue().push_back(node_);
     park_.lock = &core_->lock;
-    parked_ = task_park_begin(park_, h.address(), w_, &park_.lock, 1, no_deadline, Op::reason);
-    return parked_;
+    return task_park_begin(park_, h.address(), w_, &park_.lock, 1, no_deadline, Op::reason);
   }
 
  protected:
@@ -447,8 +443,8 @@ class chan_awaiter {
   // How the wait ended: done or closed; a cancellation throws weft::cancelled, or returns
   // `cancelled` with *ec set (never at the end of weft::run, which always throws).
   chan_result finish() {
-    if (result_ == chan_result::done) return result_;
-    const wake_reason why = parked_ ? task_park_end(park_, w_) : w_.reason();
+    if (!node_.w) return chan_result::done;  // done at once: never queued
+    const wake_reason why = park_.parked ? task_park_end(park_, w_) : w_.reason();
     if (why == wake_reason::notified) return node_.result;
     if (core_) {
       core_->lock.lock();
@@ -463,8 +459,6 @@ class chan_awaiter {
 
   chan_core* core_;
   std::error_code* ec_;
-  chan_result result_ = chan_result::pending;
-  bool parked_ = false;
   waiter w_;
   chan_node node_;
   task_park park_;

@@ -273,18 +273,18 @@ struct yield_awaiter {
 };
 
 struct sleep_awaiter {
+  explicit sleep_awaiter(std::int64_t d) noexcept : deadline(d) {}
   std::int64_t deadline;
   waiter w{};
   task_park park{};
-  bool parked = false;
+  alignas(8) unsigned char timer[timer_space_size]{};  // a sleep always has one: no allocation
 
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> h) noexcept {
-    parked = task_park_begin(park, h.address(), w, nullptr, 0, deadline, wait_reason::sleep);
-    return parked;
+    return task_park_begin(park, h.address(), w, nullptr, 0, deadline, wait_reason::sleep, timer);
   }
   void await_resume() {
-    const wake_reason why = parked ? task_park_end(park, w) : w.reason();
+    const wake_reason why = park.parked ? task_park_end(park, w) : w.reason();
     if (why == wake_reason::cancelled) throw_cancelled();
   }
 };

@@ -34,13 +34,12 @@ class event {
     }
     bool await_suspend(std::coroutine_handle<> h) noexcept {
       park_.lock = &e_.lock_;
-      parked_ =
-          task_park_begin(park_, h.address(), w_, &park_.lock, 1, no_deadline, wait_reason::join);
-      return parked_;
+      return task_park_begin(park_, h.address(), w_, &park_.lock, 1, no_deadline,
+                             wait_reason::join);
     }
     void await_resume() {
       if (!queued_) return;  // it was set already
-      const wake_reason why = parked_ ? task_park_end(park_, w_) : w_.reason();
+      const wake_reason why = park_.parked ? task_park_end(park_, w_) : w_.reason();
       if (why == wake_reason::notified) return;
       e_.lock_.lock();
       e_.waiters_.remove(w_);
@@ -53,7 +52,6 @@ class event {
     waiter w_;
     task_park park_;
     bool queued_ = false;
-    bool parked_ = false;
   };
   awaiter async_wait() noexcept { return awaiter(*this); }
 

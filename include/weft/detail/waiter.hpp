@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <type_traits>
@@ -136,16 +137,23 @@ wake_reason park_multi(waiter& w, spinlock* const* held, std::uint32_t held_coun
 // stackful green thread would switch: the coroutine suspends in between, and the runtime
 // releases `held` and publishes the waiter only once it has.
 struct task_park {
-  alignas(8) unsigned char space[96];  // the runtime's park state and deadline timer
+  alignas(8) unsigned char space[32];  // the runtime's park state
   spinlock* lock = nullptr;            // one held lock, for awaiters that have one
+  bool parked = false;                 // task_park_begin suspended the task
   bool bounded_by_thread = false;
+  bool timer_lent = false;
 };
+// A deadline's timer lives in space an awaiter lends (a sleep, which always has one: this many
+// bytes), or else is allocated for the parks that need one (a scope's deadline over a channel
+// wait), so that a million parked tasks do not each carry one.
+inline constexpr std::size_t timer_space_size = 56;
 // The first half, in await_suspend: false when the wait ended at once (a pending request, the
 // end of weft::run, a past deadline; w's reason says which) with `held` released, and the
 // coroutine must not suspend. True: it suspends, and resumes at `resume_at` (its handle's
 // address) once `w` is claimed; then the second half, in await_resume, says why it woke.
 bool task_park_begin(task_park& tp, void* resume_at, waiter& w, spinlock* const* held,
-                     std::uint32_t held_count, std::int64_t deadline, wait_reason what) noexcept;
+                     std::uint32_t held_count, std::int64_t deadline, wait_reason what,
+                     void* lent_timer = nullptr) noexcept;
 wake_reason task_park_end(task_park& tp, waiter& w) noexcept;
 // A task's yield: false at the end of weft::run (throw weft::cancelled instead of suspending).
 bool task_yield_begin(void* resume_at) noexcept;
