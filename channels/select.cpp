@@ -32,9 +32,11 @@ class small_array {
   T* data_;
 };
 
+// The channels' locks of a select, sorted and deduplicated, in storage of at least n entries
+// (the sync form's stack, or an awaiting task's frame).
 class locked_set {
  public:
-  locked_set(select_case* cases, std::size_t n) : locks_(n) {
+  locked_set(select_case* cases, std::size_t n, spinlock** storage) : locks_(storage) {
     for (std::size_t i = 0; i < n; ++i)
       if (cases[i].c) locks_[count_++] = &cases[i].c->lock;
     // Insertion sort: a select has a handful of channels.
@@ -44,8 +46,7 @@ class locked_set {
       for (; j > 0 && locks_[j - 1] > key; --j) locks_[j] = locks_[j - 1];
       locks_[j] = key;
     }
-    count_ = static_cast<std::uint32_t>(std::unique(locks_.data(), locks_.data() + count_) -
-                                        locks_.data());
+    count_ = static_cast<std::uint32_t>(std::unique(locks_, locks_ + count_) - locks_);
   }
   void lock() noexcept {
     for (std::uint32_t i = 0; i < count_; ++i) locks_[i]->lock();
@@ -60,11 +61,11 @@ class locked_set {
       if (locks_[i] != l) locks_[j++] = locks_[i];
     count_ = j;
   }
-  spinlock* const* data() noexcept { return locks_.data(); }
+  spinlock* const* data() noexcept { return locks_; }
   std::uint32_t size() const noexcept { return count_; }
 
  private:
-  small_array<spinlock*, 8> locks_;
+  spinlock** locks_;
   std::uint32_t count_ = 0;
 };
 
@@ -77,142 +78,192 @@ bool looks_ready(const select_case& sc) noexcept {
   return false;
 }
 
+// Which cases are special, found once per select.
+struct select_plan {
+  std::size_t default_index, timeout_index, cancel_index;
+  std::int64_t deadline;
+};
+
+select_plan plan_of(const select_case* cases, std::size_t n) noexcept {
+  select_plan p{n, n, n, no_deadline};
+  for (std::size_t i = 0; i < n; ++i) {
+    if (cases[i].k == select_case::kind::default_) p.default_index = i;
+    if (cases[i].k == select_case::kind::cancelled) p.cancel_index = i;
+    if (cases[i].k == select_case::kind::timeout && cases[i].deadline < p.deadline) {
+      p.deadline = cases[i].deadline;
+      p.timeout_index = i;
+    }
+  }
+  return p;
+}
+
+// Completes a ready case if there is one and returns its index (budget spent: *yield_due says
+// whether the caller should yield); the default's index if none is ready and there is one.
+// Otherwise returns n with every channel of `locks` locked and one node per case queued on
+// `w`: the caller parks.
+std::size_t poll_or_queue(select_case* cases, std::size_t n, const select_plan& plan,
+                          locked_set& locks, waiter& w, bool* yield_due) {
+  small_array<std::uint32_t, 8> order(n);
+  // Random poll order (Fisher-Yates), so no ready case is favoured.
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto j = static_cast<std::size_t>(((next_random() >> 32) * (i + 1)) >> 32);
+    order[i] = order[j];
+    order[j] = static_cast<std::uint32_t>(i);
+  }
+
+  // Fast path: take the first case, in poll order, that looks ready, locking only its
+  // channel. Uniform among the ready cases as the order is random; exact under the lock.
+  for (std::size_t k = 0; k < n; ++k) {
+    select_case& sc = cases[order[k]];
+    if (!sc.c || !looks_ready(sc)) continue;
+    green_thread* wake = nullptr;
+    bool done;
+    sc.c->lock.lock();
+    try {
+      done = sc.k == select_case::kind::recv ? sc.ops->try_recv(sc.c, sc.slot, &wake)
+                                             : sc.ops->try_send(sc.c, sc.slot, &wake);
+    } catch (...) {
+      sc.c->lock.unlock();
+      ready(wake);
+      throw;
+    }
+    *yield_due = done && note_user(sc.c->user);  // locked: see chan::attempt
+    sc.c->lock.unlock();
+    if (done) {
+      ready(wake);
+      return order[k];
+    }
+  }
+
+  // Slow path, as Go: every channel locked, poll again (a closed channel is only seen here),
+  // then queue on all of them at once.
+  locks.lock();
+  for (std::size_t k = 0; k < n; ++k) {
+    select_case& sc = cases[order[k]];
+    if (!sc.c || sc.k == select_case::kind::timeout || sc.k == select_case::kind::default_)
+      continue;
+    green_thread* wake = nullptr;
+    bool done;
+    try {
+      done = sc.k == select_case::kind::recv ? sc.ops->try_recv(sc.c, sc.slot, &wake)
+                                             : sc.ops->try_send(sc.c, sc.slot, &wake);
+    } catch (...) {
+      locks.unlock();
+      ready(wake);
+      throw;
+    }
+    if (done) {
+      *yield_due = note_user(sc.c->user);
+      locks.unlock();
+      ready(wake);
+      return order[k];
+    }
+  }
+  if (plan.default_index != n) {
+    locks.unlock();
+    coop_point();  // a select-with-default loop polls: it must not hold the worker forever
+    return plan.default_index;
+  }
+
+  // Nothing ready: one node per channel case, all on one waiter.
+  for (std::size_t i = 0; i < n; ++i) {
+    select_case& sc = cases[i];
+    if (!sc.c || (sc.k != select_case::kind::recv && sc.k != select_case::kind::send)) continue;
+    sc.node = chan_node{};
+    sc.node.w = &w;
+    sc.node.slot = sc.slot;
+    sc.node.case_index = static_cast<std::uint32_t>(i);
+    (sc.k == select_case::kind::recv ? sc.c->recvq : sc.c->sendq).push_back(sc.node);
+  }
+  return n;
+}
+
+// After the park: takes the losing nodes back out and says which case won; n to poll again
+// (the counterpart's move threw). Throws weft::cancelled (unless there is a cancelled case) and
+// channel_closed for a send case on a channel closed meanwhile.
+std::size_t settle(select_case* cases, std::size_t n, const select_plan& plan, locked_set& locks,
+                   waiter& w, wake_reason why) {
+  // The winner was unlinked by whoever claimed it. The winner's channel is not touched again
+  // unless another case queued on it too: its counterpart has seen the operation complete and
+  // may have destroyed it already.
+  const std::size_t won_index =
+      why == wake_reason::notified ? static_cast<chan_node*>(w.payload)->case_index : n;
+  if (won_index != n) {
+    const chan_core* won_on = cases[won_index].c;
+    bool shared = false;
+    for (std::size_t i = 0; i < n; ++i) shared |= i != won_index && cases[i].c == won_on;
+    if (!shared) locks.forget(&won_on->lock);
+  }
+  locks.lock();
+  for (std::size_t i = 0; i < n; ++i) {
+    select_case& sc = cases[i];
+    if (i == won_index || !sc.c ||
+        (sc.k != select_case::kind::recv && sc.k != select_case::kind::send))
+      continue;
+    (sc.k == select_case::kind::recv ? sc.c->recvq : sc.c->sendq).remove(sc.node);
+  }
+  locks.unlock();
+
+  if (why == wake_reason::cancelled) {
+    if (plan.cancel_index == n || unwinding_for_shutdown()) throw_cancelled();
+    return plan.cancel_index;
+  }
+  if (why == wake_reason::timed_out) return plan.timeout_index;
+  const chan_node& won = *static_cast<chan_node*>(w.payload);
+  const select_case& sc = cases[won.case_index];
+  switch (won.result) {
+    case chan_result::done:
+      return won.case_index;
+    case chan_result::closed:
+      if (sc.k == select_case::kind::send) throw channel_closed("weft: send on closed channel");
+      return won.case_index;  // recv: its optional stays empty
+    case chan_result::retry:
+    case chan_result::pending:
+    case chan_result::cancelled:
+      break;
+  }
+  return n;  // the counterpart's move threw: poll again
+}
+
 }  // namespace
 
 std::size_t select_run(select_case* cases, std::size_t n) {
-  std::size_t default_index = n;
-  std::size_t timeout_index = n;
-  std::size_t cancel_index = n;
-  std::int64_t deadline = no_deadline;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (cases[i].k == select_case::kind::default_) default_index = i;
-    if (cases[i].k == select_case::kind::cancelled) cancel_index = i;
-    if (cases[i].k == select_case::kind::timeout && cases[i].deadline < deadline) {
-      deadline = cases[i].deadline;
-      timeout_index = i;
-    }
-  }
-  small_array<std::uint32_t, 8> order(n);
-
+  const select_plan plan = plan_of(cases, n);
   for (;;) {
-    // Random poll order (Fisher-Yates), so no ready case is favoured.
-    for (std::size_t i = 0; i < n; ++i) {
-      const auto j = static_cast<std::size_t>(((next_random() >> 32) * (i + 1)) >> 32);
-      order[i] = order[j];
-      order[j] = static_cast<std::uint32_t>(i);
-    }
-
-    // Fast path: take the first case, in poll order, that looks ready, locking only its
-    // channel. Uniform among the ready cases as the order is random; exact under the lock.
-    for (std::size_t k = 0; k < n; ++k) {
-      select_case& sc = cases[order[k]];
-      if (!sc.c || !looks_ready(sc)) continue;
-      green_thread* wake = nullptr;
-      bool done;
-      sc.c->lock.lock();
-      try {
-        done = sc.k == select_case::kind::recv ? sc.ops->try_recv(sc.c, sc.slot, &wake)
-                                               : sc.ops->try_send(sc.c, sc.slot, &wake);
-      } catch (...) {
-        sc.c->lock.unlock();
-        ready(wake);
-        throw;
-      }
-      const bool yield_due = done && note_user(sc.c->user);  // locked: see chan::attempt
-      sc.c->lock.unlock();
-      if (done) {
-        ready(wake);
-        if (yield_due) coop_yield();
-        return order[k];
-      }
-    }
-
-    // Slow path, as Go: every channel locked, poll again (a closed channel is only seen here),
-    // then queue on all of them at once.
-    locked_set locks(cases, n);
-    locks.lock();
-    for (std::size_t k = 0; k < n; ++k) {
-      select_case& sc = cases[order[k]];
-      if (!sc.c || sc.k == select_case::kind::timeout || sc.k == select_case::kind::default_)
-        continue;
-      green_thread* wake = nullptr;
-      bool done;
-      try {
-        done = sc.k == select_case::kind::recv ? sc.ops->try_recv(sc.c, sc.slot, &wake)
-                                               : sc.ops->try_send(sc.c, sc.slot, &wake);
-      } catch (...) {
-        locks.unlock();
-        ready(wake);
-        throw;
-      }
-      if (done) {
-        const bool yield_due = note_user(sc.c->user);
-        locks.unlock();
-        ready(wake);
-        if (yield_due) coop_yield();
-        return order[k];
-      }
-    }
-    if (default_index != n) {
-      locks.unlock();
-      coop_point();  // a select-with-default loop polls: it must not hold the worker forever
-      return default_index;
-    }
-
-    // Nothing ready: one node per channel case, all on one waiter.
+    small_array<spinlock*, 8> lock_storage(n);
+    locked_set locks(cases, n, lock_storage.data());
     waiter w;
-    for (std::size_t i = 0; i < n; ++i) {
-      select_case& sc = cases[i];
-      if (!sc.c || (sc.k != select_case::kind::recv && sc.k != select_case::kind::send)) continue;
-      sc.node = chan_node{};
-      sc.node.w = &w;
-      sc.node.slot = sc.slot;
-      sc.node.case_index = static_cast<std::uint32_t>(i);
-      (sc.k == select_case::kind::recv ? sc.c->recvq : sc.c->sendq).push_back(sc.node);
+    bool yield_due = false;
+    const std::size_t chosen = poll_or_queue(cases, n, plan, locks, w, &yield_due);
+    if (chosen != n) {
+      if (yield_due) coop_yield();
+      return chosen;
     }
     const wake_reason why =
-        park_multi(w, locks.data(), locks.size(), deadline, wait_reason::select);
-
-    // Take the losing nodes back out (the winner was unlinked by whoever claimed it). The
-    // winner's channel is not touched again unless another case queued on it too: its
-    // counterpart has seen the operation complete and may have destroyed it already.
-    const std::size_t won_index =
-        why == wake_reason::notified ? static_cast<chan_node*>(w.payload)->case_index : n;
-    if (won_index != n) {
-      const chan_core* won_on = cases[won_index].c;
-      bool shared = false;
-      for (std::size_t i = 0; i < n; ++i) shared |= i != won_index && cases[i].c == won_on;
-      if (!shared) locks.forget(&won_on->lock);
-    }
-    locks.lock();
-    for (std::size_t i = 0; i < n; ++i) {
-      select_case& sc = cases[i];
-      if (i == won_index || !sc.c ||
-          (sc.k != select_case::kind::recv && sc.k != select_case::kind::send))
-        continue;
-      (sc.k == select_case::kind::recv ? sc.c->recvq : sc.c->sendq).remove(sc.node);
-    }
-    locks.unlock();
-
-    if (why == wake_reason::cancelled) {
-      if (cancel_index == n || unwinding_for_shutdown()) throw_cancelled();
-      return cancel_index;
-    }
-    if (why == wake_reason::timed_out) return timeout_index;
-    const chan_node& won = *static_cast<chan_node*>(w.payload);
-    const select_case& sc = cases[won.case_index];
-    switch (won.result) {
-      case chan_result::done:
-        return won.case_index;
-      case chan_result::closed:
-        if (sc.k == select_case::kind::send) throw channel_closed("weft: send on closed channel");
-        return won.case_index;  // recv: its optional stays empty
-      case chan_result::retry:
-      case chan_result::pending:
-      case chan_result::cancelled:
-        break;  // the counterpart's move threw: poll again
-    }
+        park_multi(w, locks.data(), locks.size(), plan.deadline, wait_reason::select);
+    const std::size_t won = settle(cases, n, plan, locks, w, why);
+    if (won != n) return won;
   }
+}
+
+bool select_task_begin(select_task_state& st, select_case* cases, std::size_t n, void* resume_at) {
+  const select_plan plan = plan_of(cases, n);
+  locked_set locks(cases, n, st.locks);
+  bool yield_due = false;
+  st.chosen = poll_or_queue(cases, n, plan, locks, st.w, &yield_due);
+  if (st.chosen != n) return yield_due && task_yield_begin(resume_at);
+  st.lock_count = locks.size();
+  st.queued = true;
+  return task_park_begin(st.park, resume_at, st.w, st.locks, st.lock_count, plan.deadline,
+                         wait_reason::select);
+}
+
+std::size_t select_task_end(select_task_state& st, select_case* cases, std::size_t n) {
+  if (!st.queued) return st.chosen;
+  const wake_reason why = st.park.parked ? task_park_end(st.park, st.w) : st.w.reason();
+  const select_plan plan = plan_of(cases, n);
+  locked_set locks(cases, n, st.locks);  // the same set again (park released them)
+  return settle(cases, n, plan, locks, st.w, why);
 }
 
 }  // namespace weft::detail

@@ -62,14 +62,18 @@ void wait_group::wait() {
   if (detail::park(w, &lock_, detail::no_deadline, detail::wait_reason::wait_group) ==
       wake_reason::notified)
     return;
-  // Shutdown: take ourselves out (and off the count a releaser would wait for) and unwind.
+  // Cancelled: take ourselves out (and off the count a releaser would wait for) and unwind.
+  depart(w);
+  detail::throw_cancelled();
+}
+
+void wait_group::depart(detail::waiter& w) noexcept {
   lock_.lock();
   if (w.linked) {
     waiters_.remove(w);
     ++departed_;
   }
   lock_.unlock();
-  detail::throw_cancelled();
 }
 
 bool mutex::try_lock() noexcept {

@@ -356,6 +356,150 @@ TEST_P(task_test, a_task_joins_green_threads_and_tasks) {
   EXPECT_EQ(weft::stats().green_threads_live, 0u);
 }
 
+TEST_P(task_test, a_task_waits_on_a_wait_group) {
+  weft::run(
+      [] {
+        weft::wait_group wg(3);
+        std::atomic<int> done{0};
+        auto waiter = weft::spawn([](weft::wait_group* g, std::atomic<int>* d) -> weft::task<int> {
+          co_await g->async_wait();
+          co_return d->load();
+        }(&wg, &done));
+        weft_test::wait_until_parked(1);
+        for (int i = 0; i < 3; ++i) {
+          weft::go([&] {
+            done.fetch_add(1);
+            wg.done();
+          });
+        }
+        EXPECT_EQ(waiter.join(), 3);  // it woke only after the last done()
+
+        weft::wait_group never(1);
+        auto cancelled = weft::spawn(
+            [](weft::wait_group* g) -> weft::task<void> { co_await g->async_wait(); }(&never));
+        weft_test::wait_until_parked(1);
+        cancelled.cancel();
+        EXPECT_THROW(cancelled.join(), weft::cancelled);
+        never.done();  // a release after a waiter departed touches nothing of it
+        never.wait();
+      },
+      cfg());
+  EXPECT_EQ(weft::stats().green_threads_live, 0u);
+}
+
+weft::task<std::size_t> select_one(weft::chan<int> a, weft::chan<int> b, int* got) {
+  co_return co_await weft::async_select(
+      weft::on_recv(a, [got](std::optional<int> v) { *got = *v; }),
+      weft::on_recv(b, [got](std::optional<int> v) { *got = -*v; }));
+}
+
+TEST_P(task_test, async_select_waits_for_the_first_case_and_runs_only_it) {
+  weft::run(
+      [] {
+        weft::chan<int> a(0), b(0), never(0);
+        int got = 0;
+        auto h = weft::spawn(select_one(a, b, &got));
+        weft_test::wait_until_parked(1);
+        b.send(5);
+        EXPECT_EQ(h.join(), 1u);
+        EXPECT_EQ(got, -5);
+
+        // A timeout, a default, a send, and a cancellation caught by on_cancelled.
+        auto timed = weft::spawn([](weft::chan<int> n) -> weft::task<std::size_t> {
+          co_return co_await weft::async_select(weft::on_recv(n, [](std::optional<int>) {}),
+                                                weft::on_timeout(5ms, [] {}));
+        }(never));
+        EXPECT_EQ(timed.join(), 1u);
+        auto polled = weft::spawn([](weft::chan<int> n) -> weft::task<std::size_t> {
+          co_return co_await weft::async_select(weft::on_recv(n, [](std::optional<int>) {}),
+                                                weft::on_default([] {}));
+        }(never));
+        EXPECT_EQ(polled.join(), 1u);
+        auto sends = weft::spawn([](weft::chan<int> out) -> weft::task<std::size_t> {
+          co_return co_await weft::async_select(weft::on_send(out, 7, [] {}));
+        }(a));
+        EXPECT_EQ(*a.recv(), 7);
+        EXPECT_EQ(sends.join(), 0u);
+        auto stopped = weft::spawn([](weft::chan<int> n) -> weft::task<std::size_t> {
+          co_return co_await weft::async_select(weft::on_recv(n, [](std::optional<int>) {}),
+                                                weft::on_cancelled([] {}));
+        }(never));
+        auto thrown = weft::spawn([](weft::chan<int> n) -> weft::task<std::size_t> {
+          co_return co_await weft::async_select(weft::on_recv(n, [](std::optional<int>) {}));
+        }(never));
+        weft_test::wait_until_parked(2);
+        stopped.cancel();
+        thrown.cancel();
+        EXPECT_EQ(stopped.join(), 1u);
+        EXPECT_THROW(thrown.join(), weft::cancelled);
+      },
+      cfg());
+  EXPECT_EQ(weft::stats().green_threads_live, 0u);
+}
+
+weft::task<long> select_drain(weft::chan<int> a, weft::chan<int> b,
+                              std::vector<std::atomic<int>>* seen) {
+  long n = 0;
+  for (int open = 2; open > 0;) {
+    std::optional<int> v;
+    auto take = [&v](std::optional<int> x) { v = x; };
+    const std::size_t i =
+        co_await weft::async_select(weft::on_recv(a, take), weft::on_recv(b, take));
+    if (!v) {
+      --open;
+      (i == 0 ? a : b) = weft::chan<int>();  // a nil channel: never chosen again
+      continue;
+    }
+    (*seen)[static_cast<std::size_t>(*v)].fetch_add(1);
+    ++n;
+  }
+  co_return n;
+}
+
+// Tasks in async_select and green threads in select drain two channels: every value once.
+TEST_P(task_test, async_select_and_select_share_channels_exactly_once) {
+  static constexpr int per_channel = weft_test::sanitized ? 1'000 : 20'000;
+  std::vector<std::atomic<int>> seen(2 * per_channel);
+  weft::run(
+      [&] {
+        weft::chan<int> a(0), b(16);
+        std::vector<weft::join_handle<long>> drains;
+        for (int i = 0; i < 4; ++i) drains.push_back(weft::spawn(select_drain(a, b, &seen)));
+        for (int i = 0; i < 4; ++i) {
+          drains.push_back(weft::spawn([a, b, &seen]() mutable {
+            long n = 0;
+            for (int open = 2; open > 0;) {
+              std::optional<int> v;
+              auto take = [&v](std::optional<int> x) { v = x; };
+              const std::size_t i = weft::select(weft::on_recv(a, take), weft::on_recv(b, take));
+              if (!v) {
+                --open;
+                (i == 0 ? a : b) = weft::chan<int>();
+                continue;
+              }
+              seen[static_cast<std::size_t>(*v)].fetch_add(1);
+              ++n;
+            }
+            return n;
+          }));
+        }
+        auto feed = [](weft::chan<int> c, int first) {
+          for (int i = first; i < first + per_channel; ++i) c.send(i);
+          c.close();
+        };
+        auto fa = weft::spawn([=] { feed(a, 0); });
+        auto fb = weft::spawn([=] { feed(b, per_channel); });
+        fa.join();
+        fb.join();
+        long total = 0;
+        for (auto& d : drains) total += d.join();
+        EXPECT_EQ(total, 2 * per_channel);
+        for (auto& v : seen) EXPECT_EQ(v.load(), 1);
+      },
+      cfg());
+  EXPECT_EQ(weft::stats().green_threads_live, 0u);
+}
+
 TEST_P(task_test, a_blocking_wait_inside_a_task_is_a_logic_error) {
   weft::run(
       [] {

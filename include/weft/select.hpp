@@ -13,9 +13,11 @@
 #pragma once
 
 #include <chrono>
+#include <coroutine>
 #include <cstddef>
 #include <optional>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include "weft/chan.hpp"
@@ -117,6 +119,59 @@ detail::cancelled_case<std::decay_t<F>> on_cancelled(F&& fn) {
 template <class F>
 detail::default_case<std::decay_t<F>> on_default(F&& fn) {
   return {std::forward<F>(fn)};
+}
+
+namespace detail {
+
+// A task's select: the cases are the temporaries of the co_await's full expression, which live
+// until it ends, so the awaiter keeps references to them.
+template <class... Cases>
+class select_awaiter {
+ public:
+  explicit select_awaiter(Cases&... cases) noexcept : cases_(cases...) {}
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> h) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (std::get<I>(cases_).prepare(raw_[I]), ...);
+    }
+    (std::index_sequence_for<Cases...>{});
+    state_.locks = locks_;
+    return select_task_begin(state_, raw_, sizeof...(Cases), h.address());
+  }
+  std::size_t await_resume() {
+    const std::size_t chosen = select_task_end(state_, raw_, sizeof...(Cases));
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((I == chosen ? (std::get<I>(cases_).fire(), 0) : 0), ...);
+    }
+    (std::index_sequence_for<Cases...>{});
+    return chosen;
+  }
+
+ private:
+  std::tuple<Cases&...> cases_;
+  select_case raw_[sizeof...(Cases)];
+  spinlock* locks_[sizeof...(Cases)];
+  select_task_state state_;
+};
+
+template <class C>
+struct moves_without_throwing : std::true_type {};
+template <class T, class F>
+struct moves_without_throwing<recv_case<T, F>> : std::is_nothrow_move_constructible<T> {};
+template <class T, class F>
+struct moves_without_throwing<send_case<T, F>> : std::is_nothrow_move_constructible<T> {};
+
+}  // namespace detail
+
+// select for a weft::task: `std::size_t i = co_await weft::async_select(cases...);` with the
+// same cases and rules as select, suspending the task instead of parking a stack. The channels'
+// element types must move without throwing.
+template <class... Cases>
+detail::select_awaiter<std::remove_reference_t<Cases>...> async_select(Cases&&... cases) {
+  static_assert(sizeof...(Cases) > 0, "weft::async_select needs at least one case");
+  static_assert((detail::moves_without_throwing<std::remove_cvref_t<Cases>>::value && ...),
+                "weft::async_select: channel element types must be nothrow move constructible");
+  return detail::select_awaiter<std::remove_reference_t<Cases>...>(cases...);
 }
 
 template <class... Cases>

@@ -11,6 +11,12 @@
 //   auto h = weft::spawn(sum(ch));           // join_handle<int>: join() from a green thread
 //   weft::go(consume(ch));                   // detached, like go(f)
 //
+// What a task can await: another task; `co_await std::move(join_handle)`; ch.async_recv() and
+// ch.async_send(v) (with error_code forms); async_select(cases...) (weft/select.hpp);
+// async_sleep_for/until; async_yield(); wait_group::async_wait(). Other waits (locks, sockets,
+// weft::blocking) have no async form yet: run them in a green thread and hand the result over a
+// channel.
+//
 // When to pick a task: many waiting things (connections, timers, pipeline stages) that only
 // await weft's operations. Pick a stackful green thread for anything else: any code and any
 // library call may block inside it. A task must not call a blocking wait (a channel's send or

@@ -116,5 +116,21 @@ struct select_case {
 // cancelled wait returns the `cancelled` case's index if there is one, else throws.
 std::size_t select_run(select_case* cases, std::size_t n);
 
+// The same for a task (weft::async_select), in two halves around its suspension. `locks` has
+// room for n; the state lives in the awaiter, in the task's frame.
+struct select_task_state {
+  spinlock** locks;
+  std::uint32_t lock_count = 0;
+  bool queued = false;  // nothing was ready: the cases' nodes were queued
+  std::size_t chosen = 0;
+  waiter w;
+  task_park park;
+};
+// True: the task suspends (to wait, or to yield after completing a case). False: it goes on.
+bool select_task_begin(select_task_state& st, select_case* cases, std::size_t n, void* resume_at);
+// Which case won; throws as select_run does. The async form needs T's that move without
+// throwing (no retry after a resume).
+std::size_t select_task_end(select_task_state& st, select_case* cases, std::size_t n);
+
 }  // namespace detail
 }  // namespace weft
