@@ -7,16 +7,18 @@
 
 namespace weft::detail {
 
-thread_label::thread_label(std::uint64_t id, const char* name) noexcept {
+thread_label::thread_label(std::uint64_t id, const char* name, bool task) noexcept {
+  const char* kind = task ? "task" : "green thread";
   if (name && *name)
-    std::snprintf(text, sizeof text, "green thread %llu \"%s\"",
-                  static_cast<unsigned long long>(id), name);
+    std::snprintf(text, sizeof text, "%s %llu \"%s\"", kind, static_cast<unsigned long long>(id),
+                  name);
   else
-    std::snprintf(text, sizeof text, "green thread %llu", static_cast<unsigned long long>(id));
+    std::snprintf(text, sizeof text, "%s %llu", kind, static_cast<unsigned long long>(id));
 }
 
-void fatal_uncaught_exception(std::uint64_t id, const char* name, std::exception_ptr e) noexcept {
-  const thread_label label(id, name);
+void fatal_uncaught_exception(std::uint64_t id, const char* name, std::exception_ptr e,
+                              bool task) noexcept {
+  const thread_label label(id, name, task);
   const char* what = "(not derived from std::exception)";
   const std::type_info* type = abi::__cxa_current_exception_type();
   try {
@@ -34,8 +36,8 @@ void fatal_uncaught_exception(std::uint64_t id, const char* name, std::exception
   std::abort();
 }
 
-void fatal_message(std::uint64_t id, const char* name, const char* what) noexcept {
-  std::fprintf(stderr, "weft: %s: %s\n", thread_label(id, name).text, what);
+void fatal_message(std::uint64_t id, const char* name, const char* what, bool task) noexcept {
+  std::fprintf(stderr, "weft: %s: %s\n", thread_label(id, name, task).text, what);
   std::fflush(stderr);
   std::abort();
 }

@@ -75,7 +75,7 @@ void scheduler::write_dump(const dump_sink& out, bool from_signal) const noexcep
   std::uint64_t listed = 0;
   // The caller itself, if it has never switched away (so is in no registry yet).
   if (const green_thread* self = current_green(); self && !self->home) {
-    const thread_label label(self->id, self->name);
+    const thread_label label(self->id, self->name, is_task(self));
     emit(std::snprintf(line, sizeof line, "%s [running or runnable]\n", label.text));
     ++listed;
   }
@@ -94,7 +94,7 @@ void scheduler::write_dump(const dump_sink& out, bool from_signal) const noexcep
       v->registry_lock.lock();
     }
     for (const green_thread* g = v->registry; g; g = g->reg_next) {
-      const thread_label label(g->id, g->name);
+      const thread_label label(g->id, g->name, is_task(g));
       const wait_reason r = g->waiting_for.load(std::memory_order_relaxed);
       if (r == wait_reason::none) {
         emit(std::snprintf(line, sizeof line, "%s [running or runnable]\n", label.text));

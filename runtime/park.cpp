@@ -395,7 +395,7 @@ bool task_park_begin(task_park& tp, void* resume_at, waiter& w, spinlock* const*
       try {
         space = runtime_alloc(sizeof(timer_node));
       } catch (const std::bad_alloc&) {
-        fatal_message(g->id, g->name, "out of memory for a task's deadline timer");
+        fatal_message(g->id, g->name, "out of memory for a task's deadline timer", true);
       }
     }
     timer = ::new (space) timer_node;
@@ -462,7 +462,7 @@ void task_finished(std::exception_ptr error) noexcept {
   } catch (const weft::cancelled&) {
     // it stopped as asked (or was unwound at the end of weft::run)
   } catch (...) {
-    fatal_uncaught_exception(g->id, g->name, std::current_exception());
+    fatal_uncaught_exception(g->id, g->name, std::current_exception(), true);
   }
 }
 

@@ -413,7 +413,8 @@ void scheduler::run_task(worker& w, green_thread* g) {
   if (g->reason == switch_reason::park && !g->parking)
     fatal_message(g->id, g->name,
                   "a weft::task awaited something that is not weft's (only weft's awaitables "
-                  "resume a task)");
+                  "resume a task)",
+                  true);
   if (g->reason == switch_reason::exit) {
     destroy_locals(g);
     release_cancel_extra(g);

@@ -4,6 +4,7 @@
 // error for a blocking call inside a task.
 #include <atomic>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -515,6 +516,36 @@ TEST_P(task_test, a_blocking_wait_inside_a_task_is_a_logic_error) {
         EXPECT_TRUE(h.join());
       },
       cfg());
+}
+
+TEST_P(task_test, dumps_list_parked_tasks_with_their_wait) {
+  weft::run(
+      [] {
+        weft::chan<int> never(0);
+        auto h = weft::spawn(
+            [](weft::chan<int> ch) -> weft::task<void> { (void)co_await ch.async_recv(); }(never));
+        weft_test::wait_until_parked(1);
+        std::ostringstream out;
+        weft::dump(out);
+        EXPECT_TRUE(out.str().find("task ") != std::string::npos &&
+                    out.str().find("[chan receive") != std::string::npos)
+            << out.str();
+        never.close();
+        h.join();
+      },
+      cfg());
+}
+
+TEST(task_death, an_uncaught_exception_names_the_task) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(weft::run([] {
+                 weft::go([]() -> weft::task<void> {
+                   co_await weft::async_yield();
+                   throw std::runtime_error("kaput");
+                 }());
+                 weft::sleep_for(std::chrono::seconds(5));
+               }),
+               "uncaught exception in task [0-9]+: .*kaput");
 }
 
 }  // namespace
