@@ -50,9 +50,18 @@ def _green_threads():
             g = g["reg_next"]
 
 
+def _is_task(g):
+    """A weft::task: a record without a stack (its vtable says so)."""
+    try:
+        return bool(g["vtable"]["stackless"])
+    except gdb.error:
+        return False
+
+
 def _describe(g, running):
     name = g["name"].string() if int(g["name"]) != 0 else ""
-    label = "green thread %d" % int(g["id"]) + (' "%s"' % name if name else "")
+    kind = "task" if _is_task(g) else "green thread"
+    label = "%s %d" % (kind, int(g["id"])) + (' "%s"' % name if name else "")
     if running:
         return label + " [running on LWP %d]" % running
     reason = int(g["waiting_for"]["_M_i"])
@@ -150,6 +159,9 @@ class WeftBacktrace(gdb.Command):
                             previous.switch()
                         return
                 raise gdb.GdbError("weft: no thread with LWP %d" % running)
+            if _is_task(g):
+                raise gdb.GdbError("weft: %s is a task: it has no stack, only its coroutine's "
+                                   "frame" % _describe(g, running))
             ctx = int(g["ctx"])
             if ctx == 0:
                 raise gdb.GdbError("weft: green thread %d has not started" % want)
