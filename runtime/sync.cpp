@@ -92,28 +92,37 @@ void mutex::lock() {
     if (state_.load(std::memory_order_relaxed) == 0 && try_lock()) return;
   }
   detail::waiter w;
+  if (!enqueue_or_take(w)) return;
+  // unlock() hands the lock over directly: once notified, we own it.
+  if (detail::park(w, &lock_, detail::no_deadline, detail::wait_reason::mutex) ==
+      wake_reason::notified)
+    return;
+  leave_queue(w);
+  detail::throw_cancelled();
+}
+
+bool mutex::enqueue_or_take(detail::waiter& w) noexcept {
   lock_.lock();
   std::uint32_t s = state_.load(std::memory_order_relaxed);
   for (;;) {
     if (!(s & locked_bit)) {
       if (state_.compare_exchange_weak(s, s | locked_bit, std::memory_order_acquire)) {
         lock_.unlock();
-        return;
+        return false;
       }
     } else if (state_.compare_exchange_weak(s, s | waiters_bit, std::memory_order_relaxed)) {
       break;
     }
   }
   waiters_.push_back(w);
-  // unlock() hands the lock over directly: once notified, we own it.
-  if (detail::park(w, &lock_, detail::no_deadline, detail::wait_reason::mutex) ==
-      wake_reason::notified)
-    return;
+  return true;
+}
+
+void mutex::leave_queue(detail::waiter& w) noexcept {
   lock_.lock();
   waiters_.remove(w);
   if (waiters_.empty()) state_.fetch_and(~waiters_bit, std::memory_order_relaxed);
   lock_.unlock();
-  detail::throw_cancelled();
 }
 
 void mutex::unlock() {

@@ -518,6 +518,113 @@ TEST_P(task_test, a_blocking_wait_inside_a_task_is_a_logic_error) {
       cfg());
 }
 
+weft::task<void> add_under_lock(weft::mutex* m, long* counter, int times) {
+  for (int i = 0; i < times; ++i) {
+    co_await m->async_lock();
+    const long v = *counter;
+    co_await weft::async_yield();  // others run (and try the lock) inside the section
+    *counter = v + 1;
+    m->unlock();
+  }
+}
+
+// Tasks (async_lock, yielding inside the section) and green threads (lock_guard) on one mutex:
+// no increment is lost.
+TEST_P(task_test, async_lock_excludes_tasks_and_green_threads_alike) {
+  static constexpr int times = weft_test::sanitized ? 200 : 2'000;
+  weft::run(
+      [] {
+        weft::mutex m;
+        long counter = 0;
+        std::vector<weft::join_handle<void>> all;
+        for (int i = 0; i < 4; ++i) all.push_back(weft::spawn(add_under_lock(&m, &counter, times)));
+        for (int i = 0; i < 4; ++i) {
+          all.push_back(weft::spawn([&] {
+            for (int k = 0; k < times; ++k) {
+              std::lock_guard g(m);
+              const long v = counter;
+              weft::yield();
+              counter = v + 1;
+            }
+          }));
+        }
+        for (auto& h : all) h.join();
+        EXPECT_EQ(counter, 8L * times);
+      },
+      cfg());
+  EXPECT_EQ(weft::stats().green_threads_live, 0u);
+}
+
+struct shared_queue {
+  weft::mutex m;
+  weft::condition_variable cv;
+  std::vector<int> items;
+  bool closed = false;
+};
+
+weft::task<long> take_all(shared_queue* q, std::vector<std::atomic<int>>* seen) {
+  long n = 0;
+  co_await q->m.async_lock();
+  for (;;) {
+    while (q->items.empty() && !q->closed) co_await q->cv.async_wait(q->m);
+    if (q->items.empty()) break;
+    const int v = q->items.back();
+    q->items.pop_back();
+    (*seen)[static_cast<std::size_t>(v)].fetch_add(1);
+    ++n;
+  }
+  q->m.unlock();
+  co_return n;
+}
+
+// Tasks wait on a condition variable that green threads notify: every item taken once; and a
+// cancelled wait takes the mutex back before it throws.
+TEST_P(task_test, condition_variable_async_wait_wakes_tasks_and_gives_the_lock_back) {
+  static constexpr int items = weft_test::sanitized ? 2'000 : 20'000;
+  std::vector<std::atomic<int>> seen(items);
+  weft::run(
+      [&] {
+        shared_queue q;
+        std::vector<weft::join_handle<long>> takers;
+        for (int i = 0; i < 4; ++i) takers.push_back(weft::spawn(take_all(&q, &seen)));
+        for (int i = 0; i < items; ++i) {
+          {
+            std::lock_guard g(q.m);
+            q.items.push_back(i);
+          }
+          q.cv.notify_one();
+          if (i % 64 == 0) weft::yield();
+        }
+        {
+          std::lock_guard g(q.m);
+          q.closed = true;
+        }
+        q.cv.notify_all();
+        long total = 0;
+        for (auto& t : takers) total += t.join();
+        EXPECT_EQ(total, items);
+        for (auto& v : seen) EXPECT_EQ(v.load(), 1);
+
+        shared_queue idle;
+        auto stuck = weft::spawn([](shared_queue* sq) -> weft::task<bool> {
+          co_await sq->m.async_lock();
+          try {
+            co_await sq->cv.async_wait(sq->m);
+          } catch (const weft::cancelled&) {
+            const bool held = !sq->m.try_lock();  // taken back before the throw
+            sq->m.unlock();
+            co_return held;
+          }
+          co_return false;
+        }(&idle));
+        weft_test::wait_until_parked(1);
+        stuck.cancel();
+        EXPECT_TRUE(stuck.join());
+      },
+      cfg());
+  EXPECT_EQ(weft::stats().green_threads_live, 0u);
+}
+
 TEST_P(task_test, dumps_list_parked_tasks_with_their_wait) {
   weft::run(
       [] {

@@ -19,6 +19,10 @@
 
 namespace weft {
 
+class mutex;
+template <class T>
+class task;
+
 class condition_variable {
  public:
   condition_variable() = default;
@@ -59,7 +63,17 @@ class condition_variable {
                       std::move(pred));
   }
 
+  // wait() for a weft::task holding `m`: `co_await cv.async_wait(m);` releases m while it waits
+  // and takes it back (m.async_lock()) before it returns. Cancellable as wait() is: m is taken
+  // back, then weft::cancelled is thrown. Defined in weft/task.hpp.
+  task<void> async_wait(mutex& m);
+
  private:
+  // The waiting half of async_wait: queued under lock_, `m` unlocked, the task suspended; lock_
+  // released once it has. True if notified.
+  class release_and_wait;
+  friend class release_and_wait;
+
   // Releases `lock`, waits, re-acquires it. False on timeout.
   template <class Lock>
   bool wait_until_ns(Lock& lock, std::int64_t deadline) {

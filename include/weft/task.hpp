@@ -13,9 +13,9 @@
 //
 // What a task can await: another task; `co_await std::move(join_handle)`; ch.async_recv() and
 // ch.async_send(v) (with error_code forms); async_select(cases...) (weft/select.hpp);
-// async_sleep_for/until; async_yield(); wait_group::async_wait(). Other waits (locks, sockets,
-// weft::blocking) have no async form yet: run them in a green thread and hand the result over a
-// channel.
+// async_sleep_for/until; async_yield(); wait_group::async_wait(); mutex::async_lock();
+// condition_variable::async_wait(m). Sockets and weft::blocking have no async form yet: run
+// them in a green thread and hand the result over a channel.
 //
 // When to pick a task: many waiting things (connections, timers, pipeline stages) that only
 // await weft's operations. Pick a stackful green thread for anything else: any code and any
@@ -40,10 +40,12 @@
 #include <utility>
 
 #include "weft/chan.hpp"
+#include "weft/condition_variable.hpp"
 #include "weft/config.hpp"
 #include "weft/detail/task.hpp"
 #include "weft/detail/waiter.hpp"
 #include "weft/join_handle.hpp"
+#include "weft/mutex.hpp"
 
 namespace weft {
 
@@ -296,6 +298,39 @@ struct sleep_awaiter {
 };
 
 }  // namespace detail
+
+class condition_variable::release_and_wait {
+ public:
+  release_and_wait(condition_variable& cv, mutex& m) noexcept : cv_(cv), m_(m) {}
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> h) {
+    cv_.enqueue(w_);  // takes cv_.lock_: a notify after m_ is released finds us queued
+    m_.unlock();
+    park_.lock = &cv_.lock_;
+    return detail::task_park_begin(park_, h.address(), w_, &park_.lock, 1, detail::no_deadline,
+                                   detail::wait_reason::condition_variable);
+  }
+  bool await_resume() noexcept {
+    const detail::wake_reason why = park_.parked ? detail::task_park_end(park_, w_) : w_.reason();
+    if (why == detail::wake_reason::notified) return true;
+    cv_.lock_.lock();
+    cv_.waiters_.remove(w_);
+    cv_.lock_.unlock();
+    return false;
+  }
+
+ private:
+  condition_variable& cv_;
+  mutex& m_;
+  detail::waiter w_;
+  detail::task_park park_;
+};
+
+inline task<void> condition_variable::async_wait(mutex& m) {
+  const bool notified = co_await release_and_wait(*this, m);
+  co_await m.async_lock();
+  if (!notified) detail::throw_cancelled();
+}
 
 // Lets the other runnable green threads and tasks run; the task goes to the back of its
 // worker's queue.
