@@ -2,6 +2,7 @@
 // plain OS threads block in poll(2).
 #pragma once
 
+#include <coroutine>
 #include <string>
 #include <system_error>
 
@@ -13,6 +14,26 @@ namespace weft::detail {
 // request (the caller reports std::errc::operation_canceled); at the end of weft::run it throws
 // weft::cancelled instead, so the green thread unwinds.
 io_wait_result wait_io(poll_descriptor* pd, io_direction dir, std::int64_t deadline);
+
+// The same wait for a stackless task (co_await it): netpoller::wait cut where a green thread
+// would park. Its result is wait_io's; at the end of weft::run it throws weft::cancelled.
+class io_ready_awaiter {
+ public:
+  io_ready_awaiter(poll_descriptor* pd, io_direction dir, std::int64_t deadline) noexcept
+      : pd_(pd), dir_(dir), deadline_(deadline) {}
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> h);
+  io_wait_result await_resume();
+
+ private:
+  poll_descriptor* pd_;
+  io_direction dir_;
+  bool decided_ = false;  // await_suspend knew the result without waiting
+  io_wait_result result_ = io_wait_result::ready;
+  std::int64_t deadline_;
+  waiter w_;
+  task_park park_;
+};
 
 // The error a failed wait reports.
 std::error_code wait_error(io_wait_result r) noexcept;
@@ -34,6 +55,10 @@ class io_operation {
  private:
   poll_descriptor* pd_;
 };
+
+// After a non-blocking connect's socket became writable: true when the handshake is over (`ec`
+// says how it ended), false on a spurious wake-up (wait again).
+bool connect_settled(int fd, std::error_code& ec) noexcept;
 
 inline std::error_code closed_error() noexcept {
   return std::make_error_code(std::errc::bad_file_descriptor);

@@ -179,21 +179,7 @@ void pollable::connect_raw(const sockaddr* addr, socklen_t len, std::int64_t dea
       ec = wait_error(r);
       return;
     }
-    int err = 0;
-    socklen_t err_len = sizeof err;
-    getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &err_len);
-    if (err != 0) {
-      ec = errno_code(err);
-      return;
-    }
-    // Writable with no error may still be "in progress" after a spurious wake-up.
-    sockaddr_storage peer;
-    socklen_t peer_len = sizeof peer;
-    if (getpeername(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0) return;
-    if (errno != ENOTCONN) {
-      ec = errno_code();
-      return;
-    }
+    if (connect_settled(fd_, ec)) return;
   }
 }
 
@@ -340,17 +326,16 @@ std::size_t stream::read(std::span<std::byte> buffer) {
   return n;
 }
 
+ssize_t stream::write_some(const std::byte* data, std::size_t size) {
+  return socket_ ? ::send(fd_, data, size, MSG_NOSIGNAL) : write_without_sigpipe(fd_, data, size);
+}
+
 std::size_t stream::write_all(std::span<const std::byte> data, std::error_code& ec) {
   ec.clear();
   std::size_t done = 0;
   while (done < data.size()) {
     const ssize_t n = perform(
-        true,
-        [&](int fd) {
-          return socket_ ? ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL)
-                         : write_without_sigpipe(fd, data.data() + done, data.size() - done);
-        },
-        ec);
+        true, [&](int) { return write_some(data.data() + done, data.size() - done); }, ec);
     if (n < 0) return done;
     done += static_cast<std::size_t>(n);
   }

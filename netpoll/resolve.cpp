@@ -30,12 +30,9 @@ struct gai_category_t : std::error_category {
 };
 const gai_category_t gai_category_instance;
 
-struct lookup {
-  std::string host;
-  std::uint16_t port = 0;
-  std::vector<address> found;
-  std::error_code ec;
-};
+}  // namespace
+
+namespace detail_resolve {
 
 // Blocks the calling OS thread.
 void run_lookup(lookup& l) {
@@ -63,9 +60,16 @@ void run_lookup(lookup& l) {
   if (l.found.empty()) l.ec = std::error_code(EAI_NONAME, gai_category_instance);
 }
 
-}  // namespace
-
-namespace detail_resolve {
+std::shared_ptr<lookup> start_lookup(std::string_view host, std::uint16_t port) {
+  auto job = std::make_shared<lookup>();
+  job->host.assign(host);
+  job->port = port;
+  weft::go([job]() mutable {
+    weft::blocking([&] { run_lookup(*job); });
+    job->done.try_send(true);
+  });
+  return job;
+}
 
 bool split_host_port(std::string_view text, std::string_view& host, std::uint16_t& port,
                      bool& bracketed, std::error_code& ec) {
@@ -125,24 +129,20 @@ std::vector<address> resolve_before(std::string_view host, std::uint16_t port,
   ec.clear();
   address numeric;
   if (detail_resolve::numeric_address(host, port, false, numeric)) return {numeric};
-  auto job = std::make_shared<lookup>();
-  job->host.assign(host);
-  job->port = port;
   if (!weft::in_green_thread()) {  // a plain OS thread may block: no timeout there
-    run_lookup(*job);
-    ec = job->ec;
-    return std::move(job->found);
+    detail_resolve::lookup job;
+    job.host.assign(host);
+    job.port = port;
+    detail_resolve::run_lookup(job);
+    ec = job.ec;
+    return std::move(job.found);
   }
-  weft::chan<bool> done(1);
-  weft::go([job, done]() mutable {
-    weft::blocking([&] { run_lookup(*job); });
-    done.try_send(true);
-  });
+  auto job = detail_resolve::start_lookup(host, port);
   const std::int64_t left = deadline - detail::now_ns();
   bool finished = false;
   try {
     if (left > 0)
-      weft::select(weft::on_recv(done, [&](std::optional<bool>) { finished = true; }),
+      weft::select(weft::on_recv(job->done, [&](std::optional<bool>) { finished = true; }),
                    weft::on_timeout(std::chrono::nanoseconds(left), [] {}));
   } catch (const weft::cancelled&) {
     if (detail::unwinding_for_shutdown()) throw;
@@ -175,19 +175,27 @@ std::vector<address> resolve(std::string_view host, std::uint16_t port,
   return found;
 }
 
+bool detail_resolve::without_lookup(std::string_view host_port, std::vector<address>& out,
+                                    std::string_view& host, std::uint16_t& port,
+                                    std::error_code& ec) {
+  ec.clear();
+  bool bracketed = false;
+  if (!split_host_port(host_port, host, port, bracketed, ec)) return true;
+  address a;
+  if (numeric_address(host, port, bracketed, a)) {
+    out.push_back(a);
+    return true;
+  }
+  if (bracketed) ec = std::make_error_code(std::errc::invalid_argument);
+  return bracketed;
+}
+
 std::vector<address> resolve_host_port(std::string_view host_port, std::int64_t deadline,
                                        std::error_code& ec) {
-  ec.clear();
+  std::vector<address> found;
   std::string_view host;
   std::uint16_t port = 0;
-  bool bracketed = false;
-  if (!detail_resolve::split_host_port(host_port, host, port, bracketed, ec)) return {};
-  address a;
-  if (detail_resolve::numeric_address(host, port, bracketed, a)) return {a};
-  if (bracketed) {
-    ec = std::make_error_code(std::errc::invalid_argument);
-    return {};
-  }
+  if (detail_resolve::without_lookup(host_port, found, host, port, ec)) return found;
   return resolve_before(host, port, deadline, ec);
 }
 

@@ -1,6 +1,9 @@
 #include "blocking_pool.hpp"
 
+#include <coroutine>
 #include <system_error>
+
+#include "weft/cancel.hpp"
 
 #include "scheduler.hpp"
 
@@ -172,6 +175,66 @@ void run_on_blocking_pool(blocking_job& job) {
     std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
   throw_cancelled();
+}
+
+namespace {
+
+// A task's wait for `job`: park() on the job's waiters, cut at the switch.
+class job_done_awaiter {
+ public:
+  explicit job_done_awaiter(blocking_job& job) noexcept : job_(job) {}
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> h) noexcept {
+    job_.lock.lock();
+    if (job_.done) {
+      job_.lock.unlock();
+      done_at_once_ = true;
+      return false;
+    }
+    job_.waiters.push_back(w_);
+    park_.lock = &job_.lock;
+    return task_park_begin(park_, h.address(), w_, &park_.lock, 1, no_deadline,
+                           wait_reason::blocking);
+  }
+  wake_reason await_resume() noexcept {
+    if (done_at_once_) return wake_reason::notified;
+    const wake_reason why = park_.parked ? task_park_end(park_, w_) : w_.reason();
+    if (why != wake_reason::notified) {
+      job_.lock.lock();
+      job_.waiters.remove(w_);
+      job_.lock.unlock();
+    }
+    return why;
+  }
+
+ private:
+  blocking_job& job_;
+  bool done_at_once_ = false;
+  waiter w_;
+  task_park park_;
+};
+
+}  // namespace
+
+// run_on_blocking_pool's steps, awaited.
+task<void> await_on_blocking_pool(blocking_job& job) {
+  blocking_pool& pool = current_green()->sched->blocking();
+  pool.submit(&job);
+  if (co_await job_done_awaiter(job) == wake_reason::notified) co_return;
+  const bool shutdown = shutting_down(current_green());
+  if (!shutdown && pool.withdraw(&job)) throw_cancelled();
+  if (!shutdown) {
+    cancel_shield shield;
+    co_await job_done_awaiter(job);  // notified, or cancelled because weft::run is ending
+  }
+  for (;;) {  // weft::run is ending: no worker runs, so poll until the pool is done with it
+    job.lock.lock();
+    const bool done = job.done;
+    job.lock.unlock();
+    if (done) break;
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  throw_cancelled();  // the call's result is dropped, as run_on_blocking_pool drops it
 }
 
 bool on_green_thread() noexcept {

@@ -3,6 +3,8 @@
 //
 //   std::string body = weft::blocking([&] { return slow_c_library_call(path); });
 //   // parks this green thread; the call runs on a pool thread, the worker stays free
+//   std::string b = co_await weft::async_blocking([&] { return slow_c_library_call(path); });
+//   // the same in a stackless weft::task
 #pragma once
 
 #include <exception>
@@ -13,6 +15,7 @@
 
 #include "weft/detail/spinlock.hpp"
 #include "weft/detail/waiter.hpp"
+#include "weft/task.hpp"
 
 namespace weft {
 namespace detail {
@@ -31,6 +34,8 @@ struct blocking_job {
 // from a green thread.
 void run_on_blocking_pool(blocking_job& job);
 bool on_green_thread() noexcept;
+// The same for a task (co_await it): throws weft::cancelled where the other does.
+task<void> await_on_blocking_pool(blocking_job& job);
 
 template <class R>
 struct blocking_result {  // a value, or a reference kept as a pointer
@@ -61,6 +66,25 @@ struct blocking_result<void> {
   void take() {}
 };
 
+// `f` and what it gave, as a job.
+template <class F>
+struct blocking_call : blocking_job {
+  using R = std::invoke_result_t<F&>;
+  F& fn;
+  blocking_result<R> result;
+  std::exception_ptr error;
+  explicit blocking_call(F& f) : fn(f) {
+    invoke = [](blocking_job* base) noexcept {
+      auto* self = static_cast<blocking_call*>(base);
+      try {
+        self->result.set(self->fn);
+      } catch (...) {
+        self->error = std::current_exception();
+      }
+    };
+  }
+};
+
 }  // namespace detail
 
 // Runs `f` on the runtime's blocking pool and parks the calling green thread until `f` returns;
@@ -73,25 +97,24 @@ struct blocking_result<void> {
 // the caller waits for it (uncancellably), then throws weft::cancelled and drops its result.
 template <class F>
 auto blocking(F&& f) -> std::invoke_result_t<F&> {
-  using R = std::invoke_result_t<F&>;
   if (!detail::on_green_thread()) return f();
-  struct job_t : detail::blocking_job {
-    F& fn;
-    detail::blocking_result<R> result;
-    std::exception_ptr error;
-    explicit job_t(F& f) : fn(f) {}
-  } job(f);
-  job.invoke = [](detail::blocking_job* base) noexcept {
-    auto* self = static_cast<job_t*>(base);
-    try {
-      self->result.set(self->fn);
-    } catch (...) {
-      self->error = std::current_exception();
-    }
-  };
+  detail::blocking_call<F> job(f);
   detail::run_on_blocking_pool(job);
   if (job.error) std::rethrow_exception(std::move(job.error));
   return job.result.take();
+}
+
+// blocking for a stackless weft::task: `co_await weft::async_blocking(f)` suspends the task
+// while `f` (kept in the task's frame) runs on the pool, with the same results, exceptions and
+// cancellation. `f` returns a value or void, not a reference.
+template <class F>
+auto async_blocking(F f) -> task<std::invoke_result_t<F&>> {
+  using R = std::invoke_result_t<F&>;
+  static_assert(!std::is_reference_v<R>, "weft::async_blocking: return a value or a pointer");
+  detail::blocking_call<F> job(f);
+  co_await detail::await_on_blocking_pool(job);
+  if (job.error) std::rethrow_exception(std::move(job.error));
+  co_return job.result.take();
 }
 
 }  // namespace weft

@@ -6,11 +6,16 @@
 //   weft::go([w = std::move(w)]() mutable { w.write_all("ping\n"); });
 //   char buf[16];
 //   std::size_t n = r.read(std::span(buf));     // parks this green thread, not its worker
+//   n = co_await r.async_read(std::span(buf));   // the same in a weft::task
 //
 //   weft::io::fd_waiter ready(ssl_socket_fd);    // the library's fd, left open on destruction
 //   while (SSL_do_handshake(ssl) != 1)
 //     if (SSL_get_error(ssl, -1) == SSL_ERROR_WANT_READ) ready.wait_readable();
 //     else ready.wait_writable();
+//
+// Every wait has an async_ form for a stackless weft::task (weft/task.hpp) to co_await. It
+// returns a task<...> that must be awaited at once (its buffer, and its error_code where it takes
+// one, must outlive the await); results and errors are the blocking form's.
 //
 // Calls block the calling green thread only; from a plain OS thread they block that thread.
 // Errors are std::system_error; every call that can fail has a std::error_code overload that
@@ -26,6 +31,7 @@
 #include <utility>
 
 #include "weft/detail/pollable.hpp"
+#include "weft/task.hpp"
 
 namespace weft::io {
 
@@ -66,6 +72,31 @@ class stream : public detail::pollable {
     return write_all(std::as_bytes(std::span(text)), ec);
   }
 
+  // read and write_all for a weft::task: co_await them.
+  task<std::size_t> async_read(std::span<std::byte> buffer) { return read_task(buffer, nullptr); }
+  task<std::size_t> async_read(std::span<std::byte> buffer, std::error_code& ec) {
+    return read_task(buffer, &ec);
+  }
+  task<std::size_t> async_read(std::span<char> buffer) {
+    return read_task(std::as_writable_bytes(buffer), nullptr);
+  }
+  task<std::size_t> async_read(std::span<char> buffer, std::error_code& ec) {
+    return read_task(std::as_writable_bytes(buffer), &ec);
+  }
+  // The no-error_code form returns the byte count too (all of `data`).
+  task<std::size_t> async_write_all(std::span<const std::byte> data) {
+    return write_task(data, nullptr);
+  }
+  task<std::size_t> async_write_all(std::span<const std::byte> data, std::error_code& ec) {
+    return write_task(data, &ec);
+  }
+  task<std::size_t> async_write_all(std::string_view text) {
+    return write_task(std::as_bytes(std::span(text)), nullptr);
+  }
+  task<std::size_t> async_write_all(std::string_view text, std::error_code& ec) {
+    return write_task(std::as_bytes(std::span(text)), &ec);
+  }
+
  protected:
   // Registers a connected, non-blocking stream socket: written with send(MSG_NOSIGNAL). Other
   // descriptors (attach_stream) are written with SIGPIPE blocked on the calling thread.
@@ -73,6 +104,11 @@ class stream : public detail::pollable {
   void attach_stream(int fd, std::error_code& ec) noexcept;
 
  private:
+  // The async forms: `ec` null throws as the blocking form does.
+  task<std::size_t> read_task(std::span<std::byte> buffer, std::error_code* ec);
+  task<std::size_t> write_task(std::span<const std::byte> data, std::error_code* ec);
+  ssize_t write_some(const std::byte* data, std::size_t size);
+
   bool socket_ = false;
   // The last read returned less than asked: the descriptor was drained, so the next read waits
   // for readiness first instead of spending a system call on EAGAIN.
@@ -104,6 +140,11 @@ class fd_waiter : private detail::pollable {
   // The same with a timeout from now.
   void wait_readable(std::chrono::nanoseconds timeout) { wait_readable(clock::now() + timeout); }
   void wait_writable(std::chrono::nanoseconds timeout) { wait_writable(clock::now() + timeout); }
+  // The same for a weft::task: co_await them.
+  task<void> async_wait_readable(clock::time_point deadline = no_deadline);
+  task<void> async_wait_readable(clock::time_point deadline, std::error_code& ec);
+  task<void> async_wait_writable(clock::time_point deadline = no_deadline);
+  task<void> async_wait_writable(clock::time_point deadline, std::error_code& ec);
 
   // Unregisters the descriptor (which stays open) and wakes any waiter. Idempotent.
   using detail::pollable::close;

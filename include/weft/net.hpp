@@ -11,6 +11,15 @@
 //   auto c = weft::net::tcp_stream::connect("localhost:8080", std::chrono::seconds(5));
 //   c.set_read_timeout(std::chrono::seconds(1));         // Go's deadlines
 //
+// In a stackless weft::task, co_await the async_ forms (async_accept, async_connect,
+// async_read, async_write_all, async_resolve): same results and errors, the task parks instead.
+//   weft::task<void> echo(weft::net::tcp_stream s) {
+//     char buf[4096];
+//     for (std::size_t n; (n = co_await s.async_read(std::span(buf))) != 0;)
+//       co_await s.async_write_all(std::string_view(buf, n));
+//   }
+//   weft::go(echo(co_await listener.async_accept()));
+//
 // UDP is in weft/udp.hpp, Unix sockets in weft/unix_socket.hpp, pipes and foreign descriptors
 // in weft/io.hpp, name resolution below (resolve).
 #pragma once
@@ -82,6 +91,13 @@ class tcp_stream : public io::stream {
   static tcp_stream connect(const address& addr, std::chrono::nanoseconds timeout = {});
   static tcp_stream connect(const address& addr, std::chrono::nanoseconds timeout,
                             std::error_code& ec);
+  // connect for a weft::task: co_await it. A host name is resolved as async_resolve does.
+  static task<tcp_stream> async_connect(std::string addr, std::chrono::nanoseconds timeout = {});
+  static task<tcp_stream> async_connect(std::string addr, std::chrono::nanoseconds timeout,
+                                        std::error_code& ec);
+  static task<tcp_stream> async_connect(address addr, std::chrono::nanoseconds timeout = {});
+  static task<tcp_stream> async_connect(address addr, std::chrono::nanoseconds timeout,
+                                        std::error_code& ec);
 
   // Half-close: shutdown(write) sends FIN; the peer reads end of stream, and can still write.
   void shutdown(shutdown_how how = shutdown_how::write);
@@ -96,6 +112,10 @@ class tcp_stream : public io::stream {
 
  private:
   static tcp_stream connect_before(const address& addr, std::int64_t deadline, std::error_code& ec);
+  static task<tcp_stream> async_connect_before(address addr, std::int64_t deadline,
+                                               std::error_code& ec);
+  static task<tcp_stream> async_connect_host(std::string addr, std::chrono::nanoseconds timeout,
+                                             std::error_code* ec);
 };
 
 struct listen_options {
@@ -128,6 +148,9 @@ class tcp_listener : private detail::pollable {
   // net/http does: the server keeps serving once descriptors free up and never spins.
   tcp_stream accept();
   tcp_stream accept(std::error_code& ec);
+  // accept for a weft::task: co_await it.
+  task<tcp_stream> async_accept() { return accept_task(nullptr); }
+  task<tcp_stream> async_accept(std::error_code& ec) { return accept_task(&ec); }
 
   // Bounds accept (errc::timed_out once passed); also wakes an accept already waiting.
   void set_deadline(clock::time_point t) noexcept { set_read_deadline(t); }
@@ -143,6 +166,7 @@ class tcp_listener : private detail::pollable {
   }
 
  private:
+  task<tcp_stream> accept_task(std::error_code* ec);
   std::atomic<std::uint64_t> backoffs_{0};
 };
 
@@ -154,5 +178,11 @@ std::vector<address> resolve(std::string_view host, std::uint16_t port,
                              std::chrono::nanoseconds timeout = std::chrono::seconds(10));
 std::vector<address> resolve(std::string_view host, std::uint16_t port,
                              std::chrono::nanoseconds timeout, std::error_code& ec);
+// resolve for a weft::task: co_await it.
+task<std::vector<address>> async_resolve(
+    std::string host, std::uint16_t port,
+    std::chrono::nanoseconds timeout = std::chrono::seconds(10));
+task<std::vector<address>> async_resolve(std::string host, std::uint16_t port,
+                                         std::chrono::nanoseconds timeout, std::error_code& ec);
 
 }  // namespace weft::net

@@ -14,8 +14,9 @@
 // What a task can await: another task; `co_await std::move(join_handle)`; ch.async_recv() and
 // ch.async_send(v) (with error_code forms); async_select(cases...) (weft/select.hpp);
 // async_sleep_for/until; async_yield(); wait_group::async_wait(); mutex::async_lock();
-// condition_variable::async_wait(m). Sockets and weft::blocking have no async form yet: run
-// them in a green thread and hand the result over a channel.
+// condition_variable::async_wait(m); the sockets' and streams' async_read, async_write_all,
+// async_accept, async_connect (weft/io.hpp, weft/net.hpp), net::async_resolve, and
+// async_blocking(f) (weft/blocking.hpp) for any call that blocks its thread.
 //
 // When to pick a task: many waiting things (connections, timers, pipeline stages) that only
 // await weft's operations. Pick a stackful green thread for anything else: any code and any

@@ -14,6 +14,11 @@
 #include <system_error>
 #include <type_traits>
 
+namespace weft {
+template <class T>
+class task;
+}  // namespace weft
+
 namespace weft::detail {
 
 struct poll_descriptor;
@@ -82,6 +87,14 @@ class pollable {
                             socklen_t to_len, std::error_code& ec);
   std::size_t recv_datagram(void* buffer, std::size_t size, sockaddr_storage* from,
                             socklen_t* from_len, std::error_code& ec);
+  // The same four for a stackless task (netpoll/async_io.cpp): coroutines to co_await at once,
+  // with the same results; they yield when the task's budget is spent.
+  task<ssize_t> async_perform(bool write, ssize_t (*op)(int fd, void* ctx), void* ctx,
+                              std::error_code& ec, bool wait_first);
+  task<void> async_wait_ready(bool write, std::int64_t deadline, std::error_code& ec);
+  task<int> async_accept_raw(std::error_code& ec, std::atomic<std::uint64_t>& backoffs);
+  task<void> async_connect_raw(const sockaddr* addr, socklen_t len, std::int64_t deadline,
+                               std::error_code& ec);
   // Sets `ec` to bad_file_descriptor and returns false once closed.
   bool usable(std::error_code& ec) const noexcept;
 
