@@ -32,6 +32,11 @@ std::atomic<scheduler*> g_active{nullptr};
 std::atomic<std::uint64_t> g_next_id{1};
 constexpr std::uint64_t id_block = 1024;
 
+// A counter only its worker writes (stats() reads it from anywhere): no read-modify-write.
+void bump(std::atomic<std::uint64_t>& counter) noexcept {
+  counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
 void thread_stack_bounds(void*& bottom, std::size_t& size) noexcept {
   pthread_attr_t attr;
   bottom = nullptr;
@@ -277,10 +282,12 @@ green_thread* scheduler::create(std::size_t storage_size, std::size_t storage_al
       w->id_end = w->id_next + id_block;
     }
     g->id = w->id_next++;
-    w->created.store(w->created.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    bump(w->created);
+    if (vt->stackless) bump(w->tasks_created);
   } else {
     g->id = g_next_id.fetch_add(1, std::memory_order_relaxed);
     external_created_.fetch_add(1, std::memory_order_relaxed);
+    if (vt->stackless) external_tasks_created_.fetch_add(1, std::memory_order_relaxed);
   }
   return g;
 }
@@ -294,6 +301,7 @@ void scheduler::free_record(green_thread* g, worker* w) noexcept {
 
 void scheduler::destroy_unstarted(green_thread* g) noexcept {
   external_finished_.fetch_add(1, std::memory_order_relaxed);
+  if (is_task(g)) external_tasks_finished_.fetch_add(1, std::memory_order_relaxed);
   free_record(g, nullptr);
 }
 
@@ -388,7 +396,8 @@ void scheduler::abandon_unstarted(worker& w, green_thread* g) noexcept {
   tls_never_ran = nullptr;
   release_cancel_extra(g);
   if (g->home) unregister_thread(g);
-  w.finished.store(w.finished.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  bump(w.finished);
+  if (is_task(g)) bump(w.tasks_finished);
   free_record(g, &w);
 }
 
@@ -493,7 +502,8 @@ void scheduler::finish(worker& w, green_thread* g) noexcept {
     w.stacks.put(stack_span{g->stack_base, g->stack_mapped});
   }
   if (g->home) unregister_thread(g);
-  w.finished.store(w.finished.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  bump(w.finished);
+  if (is_task(g)) bump(w.tasks_finished);
   free_record(g, &w);
 }
 
@@ -630,6 +640,14 @@ void scheduler::fill_stats(runtime_stats& out) const noexcept {
   }
   out.green_threads_created = created;
   out.green_threads_live = created - finished;
+  std::uint64_t tasks_created = external_tasks_created_.load(std::memory_order_relaxed);
+  std::uint64_t tasks_finished = external_tasks_finished_.load(std::memory_order_relaxed);
+  for (auto& v : workers_) {
+    tasks_created += v->tasks_created.load(std::memory_order_relaxed);
+    tasks_finished += v->tasks_finished.load(std::memory_order_relaxed);
+  }
+  out.tasks_created = tasks_created;
+  out.tasks_live = tasks_created - tasks_finished;
   out.stacks_mapped = depot_.mapped();
   out.stacks_pooled = depot_.pooled();
   out.stack_bytes_reserved = depot_.reserved_bytes();

@@ -86,6 +86,7 @@ struct alignas(64) worker {
 
   // Counters read by stats(): written by this worker only.
   std::atomic<std::uint64_t> created{0}, finished{0}, steals{0}, forced_yields{0};
+  std::atomic<std::uint64_t> tasks_created{0}, tasks_finished{0};  // stackless ones, of those
   std::atomic<std::uint64_t> parks{0}, resumes{0};  // parked now = Σparks − Σresumes
 
   // This thread's errno and C++ exception globals (thread_state.hpp).
@@ -301,6 +302,7 @@ class scheduler {
   worker* idle_head_ = nullptr;
   std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> external_created_{0}, external_finished_{0};  // from OS threads
+  std::atomic<std::uint64_t> external_tasks_created_{0}, external_tasks_finished_{0};
   std::atomic<int> external_wakers_{0};             // OS threads inside make_runnable
   std::atomic<std::uint64_t> suspect_snapshot_{0};  // progress seen when a deadlock was suspected
   std::atomic<std::int64_t> suspect_since_{0};

@@ -253,7 +253,7 @@ TEST_P(task_test, a_parked_task_is_cancelled_and_the_error_code_form_returns) {
 }
 
 TEST_P(task_test, many_parked_tasks_are_released_exactly_once) {
-  static constexpr int n = weft_test::sanitized ? 10'000 : 100'000;
+  static constexpr int n = weft_test::sanitized ? 100'000 : 1'000'000;
   weft::run(
       [] {
         weft::chan<int> in(0);
@@ -265,6 +265,8 @@ TEST_P(task_test, many_parked_tasks_are_released_exactly_once) {
           }(in, out));
         }
         weft_test::wait_until_parked(static_cast<std::uint64_t>(n));
+        EXPECT_EQ(weft::stats().tasks_live, static_cast<std::uint64_t>(n));
+        EXPECT_EQ(weft::stats().tasks_created, static_cast<std::uint64_t>(n));
         for (int i = 0; i < n; ++i) in.send(i);
         std::vector<int> got(static_cast<std::size_t>(n), 0);
         for (int i = 0; i < n; ++i) {
@@ -276,6 +278,7 @@ TEST_P(task_test, many_parked_tasks_are_released_exactly_once) {
       },
       cfg());
   EXPECT_EQ(weft::stats().green_threads_live, 0u);
+  EXPECT_EQ(weft::stats().tasks_live, 0u);
 }
 
 TEST_P(task_test, the_end_of_run_unwinds_suspended_tasks_and_destroys_unstarted_ones) {

@@ -17,6 +17,8 @@ struct runtime_stats {
   unsigned spare_workers = 0;  // running now in place of workers stuck in one green thread
   std::uint64_t green_threads_live = 0;     // created and not yet finished
   std::uint64_t green_threads_created = 0;  // since the runtime started
+  std::uint64_t tasks_live = 0;             // of the live ones, stackless tasks (weft::task)
+  std::uint64_t tasks_created = 0;          // of those created, tasks
   std::uint64_t steals = 0;                 // successful steal operations
   std::uint64_t forced_yields = 0;          // yields forced by the cooperative budget
   // Times the monitor opened the private queue of a worker stuck in one green thread, so that
