@@ -4,6 +4,7 @@
 //   wakeup          two green threads handing a baton through mutex + condition_variable
 //                   (ns per round trip: two parks, two wake-ups)
 //   fib             fork-join fib(35), a green thread per call above 20 (ns per whole fib)
+//   task_fib        the same with a stackless weft::task per call above 20
 //   cancel_parked   100K green threads of a scope parked in recv: cancel the scope and join
 //                   them all (ns per green thread; set-up untimed); request_ns_per_op: the
 //                   cancel() call alone, which claims and queues them all
@@ -86,6 +87,20 @@ std::int64_t fork_join_fib(int n) {
 void fib(benchmark::State& state) {
   run_timed(state, static_cast<unsigned>(state.range(0)), 1, [](std::int64_t) {
     if (fork_join_fib(35) != 9227465) std::abort();
+  });
+}
+
+// The left half runs as a task of its own (stealable), the right inside this one.
+weft::task<std::int64_t> fork_join_fib_task(int n) {
+  if (n <= 20) co_return serial_fib(n);
+  auto left = weft::spawn(fork_join_fib_task(n - 1));
+  const std::int64_t right = co_await fork_join_fib_task(n - 2);
+  co_return co_await std::move(left) + right;
+}
+
+void task_fib(benchmark::State& state) {
+  run_timed(state, static_cast<unsigned>(state.range(0)), 1, [](std::int64_t) {
+    if (weft::spawn(fork_join_fib_task(35)).join() != 9227465) std::abort();
   });
 }
 
@@ -199,6 +214,7 @@ BENCHMARK(spawn_complete)->Apply(per_workers);
 BENCHMARK(yield)->Apply(per_workers);
 BENCHMARK(wakeup)->Apply(per_workers);
 BENCHMARK(fib)->Apply(per_workers);
+BENCHMARK(task_fib)->Apply(per_workers);
 BENCHMARK(cancel_parked)->Apply(per_workers);
 BENCHMARK(cancel_parked_nothrow)->Apply(per_workers);
 BENCHMARK(cancel_parked_select)->Apply(per_workers);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main command: builds Release, runs every workload of the comparison (weft with 1 worker and
-# with all cores, OS threads, oneTBB, Go with GOMAXPROCS=1 and all cores), then writes
+# The main command: builds Release, runs every workload of the comparison (weft's green threads and
+# its stackless tasks with 1 worker and with all cores, OS threads, oneTBB, Go with GOMAXPROCS=1
+# and all cores, Tokio with 1 worker and all cores), then writes
 # bench/results/latest.md, latest.csv and PNG charts and prints the table. About 21 minutes on a
 # 2-core machine.
 #   tools/bench.sh [--runs N]   (runs of each micro benchmark; default 5)
@@ -27,7 +28,7 @@ raw="$results/raw"
 mkdir -p "$raw"
 cores="$(nproc)"
 started=$SECONDS
-steps=11
+steps=12
 step=0
 progress() {
   step=$((step + 1))
@@ -43,8 +44,11 @@ for peer in micro park http_hello tcp_echo io_pingpong; do
   (cd "$root/bench/peers/go" && GOFLAGS=-mod=mod GOCACHE="$build/go-cache" go build -o "$build/go_$peer" "./$peer")
 done
 # Debian's cargo and rustc (not a rustup install earlier in PATH): the crates are Debian's too.
-(cd "$root/bench/peers/tokio/http_hello" &&
-  PATH="/usr/bin:$PATH" CARGO_TARGET_DIR="$build/tokio-target" cargo build --release --quiet)
+for peer in http_hello micro; do
+  (cd "$root/bench/peers/tokio/$peer" &&
+    PATH="/usr/bin:$PATH" CARGO_TARGET_DIR="$build/tokio-target" cargo build --release --quiet)
+done
+tokio_micro="$build/tokio-target/release/tokio_micro"
 {
   echo "$(lscpu | sed -n 's/^Model name: *//p' | head -1), $cores cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), Linux $(uname -r), $(go version | awk '{print $3}'), $(g++ --version | head -1)"
 } >"$raw/machine.txt"
@@ -67,6 +71,12 @@ for workers in 1 "$cores"; do
   "$build/go_micro" -workers "$workers" -runs "$runs" >>"$raw/go_micro.txt"
 done
 
+progress "Tokio 1.24: the task shapes (create, ping-pong, fib), 1 worker and $cores"
+: >"$raw/tokio_micro.txt"
+for workers in 1 "$cores"; do
+  "$tokio_micro" micro "$workers" "$runs" >>"$raw/tokio_micro.txt"
+done
+
 progress "I/O round trips: UDP echo and Unix-socket ping-pong, weft and Go, 1 worker and $cores"
 # One process per run and worker count, weft and Go in turn, so a slow phase hits both alike.
 : >"$raw/io_pingpong.txt"
@@ -82,21 +92,28 @@ progress "OS threads and oneTBB: the same shapes"
 "$build/bench/thread_peers" --runs "$runs" --park 10000 >"$raw/threads.txt"
 grep '^park ' "$raw/threads.txt" >"$raw/park.txt" || true
 
-progress "memory per parked task: 100K parked at once, weft and Go, 1 worker and $cores"
+# A parked crowd: weft's green threads, its tasks, Go, Tokio, in turn.
+park_all() {
+  local count="$1" workers="$2"
+  "$build/bench/park_million" "$count" "$workers" | sed 's/^park /park weft /' >>"$raw/park.txt"
+  "$build/bench/park_million" "$count" "$workers" tasks | sed 's/^park /park weft /' >>"$raw/park.txt"
+  "$build/go_park" "$count" "$workers" | sed 's/^park /park go /' >>"$raw/park.txt"
+  "$tokio_micro" park "$count" "$workers" | sed 's/^park /park tokio /' >>"$raw/park.txt"
+}
+
+progress "memory per parked task: 100K parked at once, weft (green threads, tasks), Go, Tokio, 1 worker and $cores"
 for run in 1 2 3; do
   for workers in 1 "$cores"; do
-    "$build/bench/park_million" 100000 "$workers" | sed 's/^park /park weft /' >>"$raw/park.txt"
-    "$build/go_park" 100000 "$workers" | sed 's/^park /park go /' >>"$raw/park.txt"
+    park_all 100000 "$workers"
   done
 done
 
-progress "1M tasks parked at once, weft and Go, 1 worker and $cores, and the kernel's page floor (two runs each, ~5 min)"
+progress "1M parked at once, weft (green threads, tasks), Go, Tokio, 1 worker and $cores, and the kernel's page floor (two runs each, ~5 min)"
 : >"$raw/page_floor.txt"
 for run in 1 2; do
   "$build/bench/page_floor" 1000000 >>"$raw/page_floor.txt"
   for workers in 1 "$cores"; do
-    "$build/bench/park_million" 1000000 "$workers" | sed 's/^park /park weft /' >>"$raw/park.txt"
-    "$build/go_park" 1000000 "$workers" | sed 's/^park /park go /' >>"$raw/park.txt"
+    park_all 1000000 "$workers"
   done
 done
 

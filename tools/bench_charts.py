@@ -11,7 +11,8 @@ import sys
 
 from bench_report import COLUMNS, ROWS
 
-COLORS = ["#1f77b4", "#0b3d91", "#9a9a9a", "#e08a00", "#6fc2d8", "#00838f", "#b5179e"]
+COLORS = ["#1f77b4", "#0b3d91", "#7fbf3f", "#2e7d32", "#9a9a9a", "#e08a00", "#6fc2d8", "#00838f",
+          "#e27fd0", "#b5179e"]
 
 
 def gnuplot(script):

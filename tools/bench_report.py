@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Turns the raw outputs of tools/bench.sh (bench/results/raw/) into the comparison: one row per
-claim made about green threads, one column per way of running it (weft with 1 worker and with all
-cores, OS threads, oneTBB, Go with GOMAXPROCS=1 and all cores). Each cell is the median of the
+claim made about green threads, one column per way of running it (weft's stackful green threads
+and its stackless tasks with 1 worker and with all cores, OS threads, oneTBB, Go with GOMAXPROCS=1
+and all cores, Tokio with 1 worker and all cores). Each cell is the median of the
 runs with min-max; each row says which is best and by how much. Writes latest.md, latest.csv and
 the gnuplot data for tools/bench_charts.py.
 
@@ -21,12 +22,17 @@ from bench_tables import detail_tables, tail_table
 COLUMNS = [
     ("weft1", "weft, 1 worker"),
     ("weftN", "weft, all cores"),
+    ("task1", "weft tasks, 1 worker"),
+    ("taskN", "weft tasks, all cores"),
     ("threads", "OS threads"),
     ("tbb", "oneTBB"),
     ("go1", "Go, 1 P"),
     ("goN", "Go, all cores"),
-    ("tokio", "Tokio"),
+    ("tokio1", "Tokio, 1 worker"),
+    ("tokioN", "Tokio, all cores"),
 ]
+# weft's own columns: the verdict sets the best of them against the best peer.
+WEFT_COLUMNS = ("weft1", "weftN", "task1", "taskN")
 
 # id, title, unit, higher is better, source shape, label on the summary chart
 ROWS = [
@@ -36,6 +42,8 @@ ROWS = [
     ("memory", "Memory per parked task (RSS + page tables)", "KiB", False, "park_memory", "memory/task"),
     ("million", "1M tasks parked at once: spawn, park, release", "s", False, "park_million", "1M parked"),
     ("pingpong", "Channel ping-pong round trip", "ns", False, "pingpong", "ping-pong"),
+    ("mixed_pingpong", "The same, a task and a stackful green thread", "ns", False,
+     "green_pingpong", "task-green ping-pong"),
     ("mpmc", "MPMC 4×4, capacity 1024, per message", "ns", False, "mpmc", "MPMC"),
     ("select", "select over 4 channels, per message", "ns", False, "select4", "select"),
     ("pipeline", "3-stage pipeline, per item", "ns", False, "pipeline", "pipeline"),
@@ -93,8 +101,11 @@ def collect(raw):
                 continue
             shape, arg = b["run_name"].split("/")[:2]
             workers = int(arg.split(":")[1])
+            kind = "weft"
+            if shape.startswith("task_"):  # the same shape with stackless tasks
+                shape, kind = shape[len("task_"):], "task"
             scale = 1e-6 if shape == "fib" else 1.0
-            column = "weft1" if workers == 1 else "weftN"
+            column = kind + ("1" if workers == 1 else "N")
             values[(shape, column)].append(b["ns_per_op"] * scale)
             if "request_ns_per_op" in b:
                 values[(shape + "_request", column)].append(b["request_ns_per_op"])
@@ -109,6 +120,11 @@ def collect(raw):
                 values[("cancel_parked_select", column)].append(float(m[3]))
             if m[4]:
                 values[(m[1] + "_request", column)].append(float(m[4]))
+    for line in read_lines(raw / "tokio_micro.txt"):
+        m = re.match(r"(\w+) workers=(\d+) ns_per_op=([\d.]+)", line)
+        if m:
+            scale = 1e-6 if m[1] == "fib" else 1.0
+            values[(m[1], "tokio1" if m[2] == "1" else "tokioN")].append(float(m[3]) * scale)
     for line in read_lines(raw / "io_pingpong.txt"):
         m = re.match(r"(weft|go) (\w+) workers=(\d+) ns_per_op=([\d.]+)", line)
         if m:
@@ -123,6 +139,8 @@ def collect(raw):
         parts = line.split()
         f = parse_kv(parts[2:])
         runtime = parts[1]
+        if runtime == "weft" and f.get("kind") == "tasks":
+            runtime = "task"
         column = "threads" if runtime == "threads" else runtime + ("1" if f.get("workers") == "1" else "N")
         if int(f["count"]) >= 1_000_000:
             values[("park_million", column)].append(float(f["spawn_park_s"]) + float(f["release_s"]))
@@ -140,7 +158,7 @@ def collect(raw):
         f = parse_kv(parts[2:])
         if f.get("gen") != "pipegen":
             continue
-        column = {"weft": "weft1", "go": "go1", "tokio": "tokio"}.get(parts[1])
+        column = {"weft": "weft1", "go": "go1", "tokio": "tokio1"}.get(parts[1])
         if not column:
             continue
         values[(f"http_pipe_{f['conns']}", column)].append(float(f["rps"]))
@@ -151,11 +169,11 @@ def collect(raw):
         if f.get("adversary") != "1" or int(f.get("ok", 0)) == 0 or f.get("run") == "ready":
             continue
         if f.get("cores", "all") == "one":
-            column = {"weft": "weft1", "go": "go1", "tokio": "tokio"}.get(parts[1])
+            column = {"weft": "weft1", "go": "go1", "tokio": "tokio1"}.get(parts[1])
             if column:
                 values[("tail_one_p99", column)].append(float(f["p99_ms"]))
             continue
-        column = {"weft": "weftN", "go": "goN", "tokio": "tokio"}.get(parts[1])
+        column = {"weft": "weftN", "go": "goN", "tokio": "tokioN"}.get(parts[1])
         if column:
             values[("tail_p99", column)].append(float(f["p99_ms"]))
     return values
@@ -186,8 +204,8 @@ def cell(vals, unit):
 
 def verdict(meds, higher):
     """Best weft column against the best other column."""
-    weft = {c: v for c, v in meds.items() if c.startswith("weft")}
-    other = {c: v for c, v in meds.items() if not c.startswith("weft")}
+    weft = {c: v for c, v in meds.items() if c in WEFT_COLUMNS}
+    other = {c: v for c, v in meds.items() if c not in WEFT_COLUMNS}
     if not weft or not other:
         return ""
     pick = max if higher else min
@@ -215,7 +233,7 @@ def main():
     machine = (raw / "machine.txt").read_text().strip() if (raw / "machine.txt").exists() else ""
     runs = max((len(v) for v in values.values()), default=0)
     lines = [
-        "## weft against OS threads, oneTBB and Go",
+        "## weft against OS threads, oneTBB, Go and Tokio",
         "",
         f"{machine}. Each cell: median of up to {runs} runs, min–max below it; lower is better "
         "except req/s. Peers ran in turn with weft in the same call of tools/bench.sh.",
@@ -237,7 +255,8 @@ def main():
                                    statistics.median(vals), min(vals), max(vals), len(vals)])
     lines += ["", "— : no such peer for that shape (a TBB task cannot park; OS threads have no "
               "select; the HTTP server and its generator share the 2 cores, so it runs on 1 core "
-              "only; the adversary runs with all cores; Tokio is measured on the server rows)."]
+              "only; the adversary runs with all cores; weft tasks and Tokio are measured on the "
+              "task rows and the server rows)."]
     with open(results / "latest.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["row", "title", "unit", "better", "column", "median", "min", "max", "runs"])
@@ -263,7 +282,7 @@ def write_chart_data(f, table_rows):
         meds = by_row.get(row_id)
         if not meds:
             continue
-        weft = [v for c, v in meds.items() if c.startswith("weft")]
+        weft = [v for c, v in meds.items() if c in WEFT_COLUMNS]
         if not weft:
             continue
         higher = meta[row_id][1] == "higher"

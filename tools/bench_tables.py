@@ -56,7 +56,8 @@ def park_table(path, floor_path):
         multiple = "—"
         if times and int(f["count"]) >= 1_000_000:
             multiple = f"{(spawn + release) / sum(times):.2f}×"
-        out.append(f"| {parts[1]} | {f.get('workers', '—')} | {int(f['count']):,} | "
+        runtime = parts[1] + (" tasks" if parts[1] != "tokio" and f.get("kind") == "tasks" else "")
+        out.append(f"| {runtime} | {f.get('workers', '—')} | {int(f['count']):,} | "
                    f"{spawn:.2f} s | {release:.2f} s | {multiple} | "
                    f"{f['rss_kib_per']} KiB | {f['pte_kib_per']} KiB | {trim} |")
     for threads, (touch, again) in sorted(floor.items()):
