@@ -1,5 +1,6 @@
 // Per-worker reuse of green-thread records, as Go keeps a per-P list of dead goroutines: a spawn
 // takes the record of a green thread that finished on the same worker, with no allocator call.
+// Task frames (weft/task.hpp) are reused the same way, in a cache of their own.
 //
 // Why not leave it to jemalloc's thread cache: spawn-heavy code frees records in bursts as large
 // as the cooperative budget (128), which is also the size of jemalloc's cache for this size class;
@@ -21,14 +22,14 @@
 
 namespace weft::detail {
 
-class record_cache {
+// Blocks of `classes` sizes from `smallest`, 32 bytes apart, up to `per_class` of each.
+template <std::size_t smallest_size, std::size_t classes, std::size_t per_class>
+class block_cache {
   static constexpr std::size_t granule = 32;
-  static constexpr std::size_t classes = 4;
-  static constexpr std::size_t per_class = 256;
   static constexpr std::size_t round_up(std::size_t n) noexcept {
     return (n + granule - 1) & ~(granule - 1);
   }
-  static constexpr std::size_t smallest = (sizeof(green_thread) + granule - 1) & ~(granule - 1);
+  static constexpr std::size_t smallest = round_up(smallest_size);
 
  public:
   // The size to allocate a record of `size` bytes with: its class's if it has one.
@@ -37,10 +38,10 @@ class record_cache {
     return rounded < smallest + classes * granule ? rounded : size;
   }
 
-  record_cache() = default;
-  record_cache(const record_cache&) = delete;
-  record_cache& operator=(const record_cache&) = delete;
-  ~record_cache() { release_all(); }
+  block_cache() = default;
+  block_cache(const block_cache&) = delete;
+  block_cache& operator=(const block_cache&) = delete;
+  ~block_cache() { release_all(); }
 
   // A cached block of `size` bytes (an alloc_size()), or null.
   void* get(std::size_t size) noexcept {
@@ -84,5 +85,10 @@ class record_cache {
   node* heads_[classes] = {};
   std::uint32_t counts_[classes] = {};
 };
+
+// Records: 192 to 288 bytes (a callable of a few pointers and a short name).
+using record_cache = block_cache<sizeof(green_thread), 4, 256>;
+// Task frames: 32 to 512 bytes; larger ones (a frame holding a buffer) go to the allocator.
+using frame_cache = block_cache<32, 16, 128>;
 
 }  // namespace weft::detail

@@ -299,6 +299,21 @@ void scheduler::free_record(green_thread* g, worker* w) noexcept {
   runtime_free(g, size, align);
 }
 
+void* task_frame_alloc(std::size_t size) {
+  const std::size_t total = frame_cache::alloc_size(size);
+  worker* w = tls_worker;  // a frame is made and freed within one call: no switch in between
+  if (w && w->sched->cache_records_)
+    if (void* p = w->frames.get(total)) return p;
+  return runtime_alloc(total);
+}
+
+void task_frame_free(void* p, std::size_t size) noexcept {
+  const std::size_t total = frame_cache::alloc_size(size);
+  worker* w = tls_worker;
+  if (w && w->sched->cache_records_ && w->frames.put(p, total)) return;
+  runtime_free(p, total);
+}
+
 void scheduler::destroy_unstarted(green_thread* g) noexcept {
   external_finished_.fetch_add(1, std::memory_order_relaxed);
   if (is_task(g)) external_tasks_finished_.fetch_add(1, std::memory_order_relaxed);

@@ -63,6 +63,7 @@ struct alignas(64) worker {
   alignas(64) timer_heap timers;
   alignas(64) stack_cache stacks;
   record_cache records;  // records of green threads that finished here, for the next spawns
+  frame_cache frames;    // frames of tasks (and of the coroutines they awaited) freed here
 
   // Parking (owner sleeps on wake_word; a waker pops it from the idle list and sets the word).
   alignas(64) std::atomic<std::uint32_t> wake_word{0};
@@ -284,6 +285,8 @@ class scheduler {
     return e != w.epoch_seen;
   }
   void unregister_thread(green_thread* g) noexcept;
+  friend void* task_frame_alloc(std::size_t size);
+  friend void task_frame_free(void* p, std::size_t size) noexcept;
 
   config cfg_;
   bool single_;

@@ -59,9 +59,9 @@ struct task_promise_base {
   std::coroutine_handle<> continuation;  // the task awaiting this one; null at the top
   std::exception_ptr error;
 
-  // Frames come from the runtime's allocator (per-thread caches), as records do.
-  static void* operator new(std::size_t size) { return runtime_alloc(size); }
-  static void operator delete(void* p, std::size_t size) noexcept { runtime_free(p, size); }
+  // Frames are reused per worker, as records are.
+  static void* operator new(std::size_t size) { return task_frame_alloc(size); }
+  static void operator delete(void* p, std::size_t size) noexcept { task_frame_free(p, size); }
 
   std::suspend_always initial_suspend() noexcept { return {}; }
   struct final_awaiter {

@@ -66,5 +66,9 @@ void start_task(const spawn_options& opts, F&& f) {
 // with the same one.
 void* runtime_alloc(std::size_t size, std::size_t align = 0);
 void runtime_free(void* p, std::size_t size, std::size_t align = 0) noexcept;
+// A task's coroutine frame: from the calling worker's cache of frames freed there, else the
+// runtime's allocator; freed into the calling worker's cache (runtime/record_cache.hpp).
+void* task_frame_alloc(std::size_t size);
+void task_frame_free(void* p, std::size_t size) noexcept;
 
 }  // namespace weft::detail
