@@ -453,10 +453,8 @@ bool task_yield_due() noexcept {
          (g->budget == 0 || g->running_on->preempt.load(std::memory_order_relaxed));
 }
 
-void task_finished(std::exception_ptr error) noexcept {
+void task_failed(std::exception_ptr error) noexcept {
   green_thread* g = current_green();
-  g->reason = switch_reason::exit;
-  if (!error) return;
   try {
     std::rethrow_exception(error);
   } catch (const weft::cancelled&) {

@@ -141,8 +141,9 @@ bool scheduler::hand_off(worker& w, green_thread* g) noexcept {
   green_thread* next = take_local(w);
   if (!next) return false;
   if (is_task(next)) {
-    // A task runs on the worker's stack, which the loop owns: it runs from there, next.
-    make_runnable(next, &w, placement::next);
+    // A task runs on the worker's stack, which the loop owns: it runs from there, first. Kept
+    // aside meanwhile rather than queued again: nobody else needs to see it for that instant.
+    w.handed_task = next;
     return false;
   }
   ++w.tick;
@@ -418,7 +419,8 @@ void scheduler::abandon_unstarted(worker& w, green_thread* g) noexcept {
 
 // A task runs on the worker's own stack until its coroutine suspends: a park or yield
 // awaiter has then set `reason` (and `parking`) as a stackful green thread does before it
-// switches out, and after_switch completes the park the same way. Its end is task_finished.
+// switches out, and after_switch completes the park the same way. Its coroutine clears its
+// resume point when it ends.
 void scheduler::run_task(worker& w, green_thread* g) {
   g->running_on = &w;
   w.slices.store(w.slices.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -432,17 +434,20 @@ void scheduler::run_task(worker& w, green_thread* g) {
     g->reason = switch_reason::exit;
   } else {
     g->vtable->invoke(g->storage());
+    if (!*static_cast<void**>(g->storage())) g->reason = switch_reason::exit;
   }
   w.current = nullptr;
+  if (g->reason == switch_reason::exit) {
+    destroy_locals(g);
+    release_cancel_extra(g);
+    finish(w, g);
+    return;
+  }
   if (g->reason == switch_reason::park && !g->parking)
     fatal_message(g->id, g->name,
                   "a weft::task awaited something that is not weft's (only weft's awaitables "
                   "resume a task)",
                   true);
-  if (g->reason == switch_reason::exit) {
-    destroy_locals(g);
-    release_cancel_extra(g);
-  }
   after_switch(w, g);
 }
 

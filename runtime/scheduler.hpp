@@ -34,7 +34,10 @@ struct alignas(64) worker {
   scheduler* sched;
   unsigned index;
   green_thread* current = nullptr;  // the green thread running on this worker, if any
-  fcontext sched_ctx = nullptr;     // the scheduler loop, while a green thread runs
+  // A task that hand_off took from the queues for the loop to run first (it needs the worker's
+  // own stack); only ever set between a green thread's switch away and the loop's next look.
+  green_thread* handed_task = nullptr;
+  fcontext sched_ctx = nullptr;  // the scheduler loop, while a green thread runs
   switch_annotations sched_annotations;
   std::uint32_t tick = 0;
   std::int64_t recent_time = 0;          // coarse steady-clock ns, refreshed every epoch

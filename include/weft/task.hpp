@@ -102,7 +102,7 @@ struct task_promise<void> : task_promise_base {
 
 // What a task's record holds. `resume_at` comes first: the runtime's park and yield store there
 // the coroutine to resume (the innermost awaiting task), which differs from `root` while a task
-// awaits another.
+// awaits another; null once the task has ended, which is how the runtime learns that it did.
 struct task_slot {
   void* resume_at;
   std::coroutine_handle<> root;
@@ -112,9 +112,10 @@ struct task_slot {
     auto& slot = *static_cast<task_slot*>(s);
     std::coroutine_handle<>::from_address(slot.resume_at).resume();
     if (!slot.root.done()) return;  // suspended: its awaiter told the runtime why
+    slot.resume_at = nullptr;
     std::exception_ptr error = std::move(slot.promise->error);
     std::exchange(slot.root, {}).destroy();
-    task_finished(std::move(error));
+    if (error) task_failed(std::move(error));
   }
   static void destroy(void* s) {
     auto& slot = *static_cast<task_slot*>(s);

@@ -18,7 +18,8 @@ struct task_vtable {
   void (*invoke)(void* storage);   // runs the callable; exceptions propagate to the runtime
   void (*destroy)(void* storage);  // destroys the callable (after invoke, or never run)
   // A weft::task (weft/task.hpp): no stack; invoke resumes its coroutine on the worker's own
-  // stack and returns when it suspends or ends (then it called task_finished).
+  // stack and returns when it suspends or ends (then it cleared its resume point, the first word
+  // of its storage).
   bool stackless = false;
 };
 

@@ -159,9 +159,10 @@ wake_reason task_park_end(task_park& tp, waiter& w) noexcept;
 bool task_yield_begin(void* resume_at) noexcept;
 // True when the running task has spent its budget (or the monitor asked it to yield).
 bool task_yield_due() noexcept;
-// The task's coroutine has ended, with `error` (null: none). A weft::cancelled is a stop on
-// request; anything else escaping a detached task ends the program, naming it.
-void task_finished(std::exception_ptr error) noexcept;
+// The task's coroutine has ended with `error` (an ending without one needs no call: the task
+// clears its resume point, and the runtime sees that). A weft::cancelled is a stop on request;
+// anything else escaping a detached task ends the program, naming it.
+void task_failed(std::exception_ptr error) noexcept;
 // True on a stackless task.
 bool in_task() noexcept;
 
