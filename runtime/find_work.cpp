@@ -192,8 +192,8 @@ green_thread* scheduler::steal(worker& w) {
 }
 
 green_thread* scheduler::find_runnable(worker& w) {
-  if (green_thread* g = w.handed_task) {  // even when stopping: it is in no queue to unwind from
-    w.handed_task = nullptr;
+  if (green_thread* g = w.handed) {  // even when stopping: it is in no queue to unwind from
+    w.handed = nullptr;
     return g;
   }
   if (w.spare) return find_runnable_spare(w);

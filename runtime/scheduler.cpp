@@ -129,21 +129,24 @@ constexpr std::uintptr_t handoff_tag = 1;
   }
 }
 
+// Every 61st tick goes through the loop (global queue, shutdown); so does every 8th while timers
+// are pending, as the loop would check them, and the first after each monitor epoch: the loop
+// also takes up the monitor's latest judgement of the queue mode (sync_queue_mode), which the
+// direct paths, taken for most switches, need not look at.
+bool scheduler::loop_turn_due(worker& w) const noexcept {
+  return (w.tick + 1) % global_check_interval == 0 ||
+         (w.timers.next_deadline() != no_deadline && (w.tick & 7) == 7) || stopping() ||
+         epoch_passed(w);
+}
+
 bool scheduler::hand_off(worker& w, green_thread* g) noexcept {
-  // Every 61st tick goes through the loop (global queue, shutdown); so does every 8th while
-  // timers are pending, as the loop would check them, and the first after each monitor epoch:
-  // the loop also takes up the monitor's latest judgement of the queue mode (sync_queue_mode),
-  // which this path, taken for most switches, need not look at.
-  if ((w.tick + 1) % global_check_interval == 0 ||
-      (w.timers.next_deadline() != no_deadline && (w.tick & 7) == 7) || stopping() ||
-      epoch_passed(w))
-    return false;
+  if (loop_turn_due(w)) return false;
   green_thread* next = take_local(w);
   if (!next) return false;
   if (is_task(next)) {
     // A task runs on the worker's stack, which the loop owns: it runs from there, first. Kept
     // aside meanwhile rather than queued again: nobody else needs to see it for that instant.
-    w.handed_task = next;
+    w.handed = next;
     return false;
   }
   ++w.tick;
@@ -417,11 +420,28 @@ void scheduler::abandon_unstarted(worker& w, green_thread* g) noexcept {
   free_record(g, &w);
 }
 
+// Runs `g`, then, as hand_off does between green threads, the tasks queued after it, without a
+// pass through the loop until its turn is due. A green thread found next is handed to the loop.
+void scheduler::run_task(worker& w, green_thread* g) {
+  for (;;) {
+    run_task_slice(w, g);
+    if (loop_turn_due(w)) return;
+    green_thread* next = take_local(w);
+    if (!next) return;
+    if (!is_task(next)) {
+      w.handed = next;
+      return;
+    }
+    ++w.tick;
+    g = next;
+  }
+}
+
 // A task runs on the worker's own stack until its coroutine suspends: a park or yield
 // awaiter has then set `reason` (and `parking`) as a stackful green thread does before it
 // switches out, and after_switch completes the park the same way. Its coroutine clears its
 // resume point when it ends.
-void scheduler::run_task(worker& w, green_thread* g) {
+void scheduler::run_task_slice(worker& w, green_thread* g) {
   g->running_on = &w;
   w.slices.store(w.slices.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   g->budget = cfg_.coop_budget ? cfg_.coop_budget : UINT32_MAX;

@@ -34,9 +34,10 @@ struct alignas(64) worker {
   scheduler* sched;
   unsigned index;
   green_thread* current = nullptr;  // the green thread running on this worker, if any
-  // A task that hand_off took from the queues for the loop to run first (it needs the worker's
-  // own stack); only ever set between a green thread's switch away and the loop's next look.
-  green_thread* handed_task = nullptr;
+  // Taken from the queues for the loop to run first: a task found by hand_off (it needs the
+  // worker's own stack), or a green thread found after a task. Set only until the loop's next
+  // look, which follows at once.
+  green_thread* handed = nullptr;
   fcontext sched_ctx = nullptr;  // the scheduler loop, while a green thread runs
   switch_annotations sched_annotations;
   std::uint32_t tick = 0;
@@ -214,6 +215,8 @@ class scheduler {
   void fire_timers(worker& w, timer_heap& heap, std::int64_t now);
   void run_green(worker& w, green_thread* g);
   void run_task(worker& w, green_thread* g);
+  void run_task_slice(worker& w, green_thread* g);
+  bool loop_turn_due(worker& w) const noexcept;
   void prepare_first_run(worker& w, green_thread* g);
   void abandon_unstarted(worker& w, green_thread* g) noexcept;
   void finish(worker& w, green_thread* g) noexcept;
