@@ -474,7 +474,9 @@ void scheduler::run_task_slice(worker& w, green_thread* g) {
 void scheduler::run_green(worker& w, green_thread* g) {
   if (is_task(g)) {
     run_task(w, g);
-    return;
+    g = w.handed;  // a green thread found after the tasks runs from here, as the loop would
+    if (!g) return;
+    w.handed = nullptr;
   }
   if (!g->ctx) {
     try {
