@@ -40,6 +40,11 @@ io_wait_result wait_io(poll_descriptor* pd, io_direction dir, std::int64_t deadl
 
 bool io_ready_awaiter::await_suspend(std::coroutine_handle<> h) {
   poll_descriptor::side& s = pd_->sides[static_cast<int>(dir_)];
+  if (!netpoller::instance().arm(pd_)) {
+    result_ = pd_->closing() ? io_wait_result::closed : io_wait_result::failed;
+    decided_ = true;
+    return false;
+  }
   pd_->lock.lock();
   if (pd_->closing() || s.ready) {
     result_ = pd_->closing() ? io_wait_result::closed : io_wait_result::ready;
@@ -96,6 +101,8 @@ std::error_code wait_error(io_wait_result r) noexcept {
       return std::make_error_code(std::errc::timed_out);
     case io_wait_result::cancelled:
       return std::make_error_code(std::errc::operation_canceled);
+    case io_wait_result::failed:  // epoll could not take the descriptor's events: no memory
+      return std::make_error_code(std::errc::not_enough_memory);
     default:
       return closed_error();
   }

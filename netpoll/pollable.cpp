@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "io_wait.hpp"
+#include "ring.hpp"
 #include "runtime/scheduler.hpp"
 #include "weft/io.hpp"
 #include "weft/runtime.hpp"
@@ -119,8 +120,23 @@ bool pollable::usable(std::error_code& ec) const noexcept {
   return false;
 }
 
+namespace {
+
+// The ring of the calling worker, when a read may use it: a stackful green thread (a task has
+// no stack to keep the buffer's call open on) on a worker with a ring, not being unwound at
+// the end of weft::run (the rings are gone by then). Asked before each wait: a green thread may
+// be stolen between two reads.
+worker_ring* ring_for_read() noexcept {
+  green_thread* g = current_green();
+  if (!g || is_task(g) || shutting_down(g)) return nullptr;
+  worker* w = g->running_on;
+  return w ? w->ring : nullptr;
+}
+
+}  // namespace
+
 ssize_t pollable::perform_raw(bool write, ssize_t (*op)(int, void*), void* ctx, std::error_code& ec,
-                              bool wait_first) {
+                              bool wait_first, const ring_target* target) {
   ec.clear();
   io_operation guard(pd_);
   if (!guard) {
@@ -141,12 +157,42 @@ ssize_t pollable::perform_raw(bool write, ssize_t (*op)(int, void*), void* ctx, 
     }
     const std::int64_t deadline =
         (write ? write_deadline_ : read_deadline_).load(std::memory_order_relaxed);
+    if (worker_ring* ring = target ? ring_for_read() : nullptr) {
+      // The read itself waits, on the ring, and wakes with the data.
+      const ring_read_result r =
+          ring_read(*ring, pd_, target->buf, target->len, target->socket, deadline);
+      if (r.n >= 0) {
+        coop_point();
+        return r.n;
+      }
+      if (r.n == -EAGAIN || r.n == -EINTR) continue;  // read it plainly
+      if (r.n != -ECANCELED) {
+        ec = errno_code(static_cast<int>(-r.n));
+        return -1;
+      }
+      if (r.early == io_wait_result::ready) continue;  // a kick, or a stale cancel: again
+      if (r.early == io_wait_result::cancelled && unwinding_for_shutdown()) throw_cancelled();
+      ec = wait_error(r.early);
+      return -1;
+    }
     const io_wait_result r = wait_io(pd_, dir, deadline);
     if (r != io_wait_result::ready) {
       ec = wait_error(r);
       return -1;
     }
   }
+}
+
+ssize_t pollable::read_raw(void* buf, std::size_t len, bool socket, std::error_code& ec,
+                           bool wait_first) {
+  const ring_target target{buf, len, socket};
+  return perform_raw(
+      false,
+      [](int fd, void* t) {
+        auto* rt = static_cast<const ring_target*>(t);
+        return ::read(fd, rt->buf, rt->len);
+      },
+      const_cast<ring_target*>(&target), ec, wait_first, &target);
 }
 
 void pollable::wait_ready(bool write, std::int64_t deadline, std::error_code& ec) {
@@ -312,8 +358,7 @@ std::size_t stream::read(std::span<std::byte> buffer, std::error_code& ec) {
   // After a short read skip the read that would only say EAGAIN, unless the peer hung up.
   const bool wait_first = drained_ && !pd_->hangup.load(std::memory_order_relaxed);
   drained_ = false;
-  const ssize_t n = perform(
-      false, [&](int fd) { return ::read(fd, buffer.data(), buffer.size()); }, ec, wait_first);
+  const ssize_t n = read_raw(buffer.data(), buffer.size(), socket_, ec, wait_first);
   if (n < 0) return 0;
   drained_ = n > 0 && static_cast<std::size_t>(n) < buffer.size();
   return static_cast<std::size_t>(n);

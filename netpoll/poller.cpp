@@ -81,7 +81,9 @@ void netpoller::reopen_after_fork() noexcept {
     poll_descriptor* pd = &chunks_[i / chunk_size].load(std::memory_order_relaxed)[i % chunk_size];
     if (pd->fd < 0 || pd->closing()) continue;
     epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.events = pd->all_events.load(std::memory_order_relaxed)
+                    ? EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET
+                    : EPOLLET;
     ev.data.u64 = tag_of(pd);
     epoll_ctl(epfd_, EPOLL_CTL_ADD, pd->fd, &ev);
   }
@@ -147,9 +149,11 @@ poll_descriptor* netpoller::open(int fd, bool owned) {
   pd->sides[1] = {};
   pd->state.store(0, std::memory_order_relaxed);
   pd->fd_closed.store(false, std::memory_order_relaxed);
+  const bool lazy = lazy_.load(std::memory_order_relaxed);
+  pd->all_events.store(!lazy, std::memory_order_relaxed);
   pd->lock.unlock();
   epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.events = lazy ? EPOLLET : EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.u64 = tag_of(pd);
   if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
     const int e = errno;
@@ -186,6 +190,17 @@ void netpoller::close_fd(poll_descriptor* pd) noexcept {
   registered_.fetch_sub(1, std::memory_order_relaxed);
 }
 
+bool netpoller::arm_slow(poll_descriptor* pd) noexcept {
+  // Two waiters (a reader and a writer) may arm at once: both MODs ask for the same events.
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.u64 = tag_of(pd);
+  // Edge-triggered MOD reports what is ready now, so nothing that came before is missed.
+  if (epoll_ctl(epfd_, EPOLL_CTL_MOD, pd->fd, &ev) != 0) return false;
+  pd->all_events.store(true, std::memory_order_release);
+  return true;
+}
+
 void netpoller::recycle(poll_descriptor* pd) noexcept {
   pd->lock.lock();
   ++pd->seq;  // events still queued for the old socket are now stale
@@ -201,6 +216,7 @@ void netpoller::recycle(poll_descriptor* pd) noexcept {
 
 io_wait_result netpoller::wait(poll_descriptor* pd, io_direction dir, std::int64_t deadline) {
   poll_descriptor::side& s = pd->sides[static_cast<int>(dir)];
+  if (!arm(pd)) return pd->closing() ? io_wait_result::closed : io_wait_result::failed;
   pd->lock.lock();
   if (pd->closing()) {
     pd->lock.unlock();
@@ -253,7 +269,10 @@ int netpoller::notify(poll_descriptor* pd, std::uint32_t events, ready_sink& sin
   for (int i = 0; i < 2; ++i) {
     if (!flagged[i]) continue;
     poll_descriptor::side& s = pd->sides[i];
-    if (s.parked && s.parked->claim(wake_reason::notified)) {
+    // A ring read's completion wakes its green thread, with the data. The edge is kept all
+    // the same: that read may complete with less than what came, and a wait for readiness
+    // after it (on a worker without a ring, or from a task) must not sleep on what is there.
+    if (!s.ring && s.parked && s.parked->claim(wake_reason::notified)) {
       woken[i] = s.parked->thread;
       s.parked = nullptr;
     } else {

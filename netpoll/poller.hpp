@@ -15,7 +15,7 @@ namespace weft::detail {
 struct green_thread;
 
 enum class io_direction : std::uint8_t { read = 0, write = 1 };
-enum class io_wait_result : std::uint8_t { ready, timed_out, closed, cancelled };
+enum class io_wait_result : std::uint8_t { ready, timed_out, closed, cancelled, failed };
 
 // One per open socket. Type-stable: never freed, only recycled, because the kernel may still
 // report an event for a closed socket; `seq` tells such stale events from current ones.
@@ -23,6 +23,7 @@ struct poll_descriptor {
   struct side {
     waiter* parked = nullptr;  // the green thread waiting for this direction, if any
     bool ready = false;        // an edge arrived while nobody waited: the next wait returns
+    bool ring = false;         // `parked` waits for a ring read (ring.hpp): no edge wakes it
   };
 
   spinlock lock;
@@ -37,6 +38,10 @@ struct poll_descriptor {
   std::atomic<std::uint32_t> state{0};
   std::atomic<bool> fd_closed{false};  // close_fd ran: guards against a second ::close
   bool owns_fd = true;  // false for io::fd_waiter: close_fd only unregisters the descriptor
+  // Registered for reads and writes. Under io_uring a descriptor is first registered for
+  // errors and hang-ups only, and for the rest on its first readiness wait: reads that go
+  // through a ring would otherwise wake the epoll side for every arriving segment too.
+  std::atomic<bool> all_events{false};
   poll_descriptor* next_free = nullptr;
 
   bool closing() const noexcept { return state.load(std::memory_order_acquire) & closing_bit; }
@@ -59,6 +64,15 @@ class netpoller {
   void close(poll_descriptor* pd) noexcept;
   // After close(), by the owner, once no operation can start: the descriptor is reused.
   void recycle(poll_descriptor* pd) noexcept;
+
+  // Under io_uring: descriptors opened from now on register for readiness on first wait only.
+  void register_lazily(bool on) noexcept { lazy_.store(on, std::memory_order_relaxed); }
+  // Before a readiness wait: registers `pd` for all events if it was not. False on failure
+  // (errno set).
+  bool arm(poll_descriptor* pd) noexcept {
+    return pd->all_events.load(std::memory_order_acquire) || arm_slow(pd);
+  }
+  int epoll_fd() const noexcept { return epfd_; }
 
   // Waits on `pd` for `dir` until ready, `deadline` (steady ns) or close. Green threads only.
   io_wait_result wait(poll_descriptor* pd, io_direction dir, std::int64_t deadline);
@@ -90,6 +104,7 @@ class netpoller {
  private:
   friend struct poll_descriptor;
   void close_fd(poll_descriptor* pd) noexcept;
+  bool arm_slow(poll_descriptor* pd) noexcept;
   struct ready_sink {
     void* fn;
     void (*call)(void*, green_thread*);
@@ -107,6 +122,7 @@ class netpoller {
   int eventfd_ = -1;
   std::atomic<bool> interrupt_pending_{false};
   std::atomic<bool> blocking_{false};
+  std::atomic<bool> lazy_{false};
   std::atomic<std::uint32_t> registered_{0};
 
   spinlock alloc_lock_;

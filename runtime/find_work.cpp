@@ -88,7 +88,71 @@ worker* scheduler::pop_idle() noexcept {
 void scheduler::unpark(worker& w) noexcept {
   w.wake_word.store(1, std::memory_order_seq_cst);
   futex_wake(&w.wake_word, 1);
-  if (w.polling.load(std::memory_order_seq_cst)) netpoller::started()->interrupt();
+  if (w.polling.load(std::memory_order_seq_cst)) {
+    if (w.ring)
+      w.ring->wake();
+    else
+      netpoller::started()->interrupt();
+  }
+}
+
+// Under io_uring each worker (not the spares) has a ring, made on its own thread because the
+// ring accepts requests from that thread only (SINGLE_ISSUER). Without one (the kernel refused
+// this thread's, say for memory) the worker simply waits as under epoll.
+void scheduler::open_ring(worker& w) noexcept {
+  if (poller_ != poller_kind::io_uring || w.spare) return;
+  int err = 0;
+  w.ring = worker_ring::create(err);
+  if (w.ring) netpoller::instance().register_lazily(true);
+  rings_pending_.fetch_sub(1, std::memory_order_release);
+}
+
+// Leaving the loop for good: every read in flight is cancelled and reaped, so that no green
+// thread left parked (unwound next, by worker 0) still has a request in the kernel.
+void scheduler::close_ring(worker& w) noexcept {
+  if (!w.ring) return;
+  green_chain ready;
+  w.ring->drain_for_exit(ready);
+  for (green_thread* g = ready.head; g;) {
+    green_thread* nx = g->next;
+    push_local(w, g);
+    g = nx;
+  }
+  delete w.ring;
+  w.ring = nullptr;
+}
+
+// Submits the reads green threads queued and takes in those that completed (at most a batch:
+// as with epoll, what the network brings in must not push what is queued aside for long).
+// True if it made any green thread runnable. Called where the loop polls the network: every
+// 61st tick and with an empty queue, so that a busy worker enters the kernel once per batch.
+bool scheduler::ring_pass(worker& w) noexcept {
+  green_chain ready;
+  w.ring->pass(ready);
+  const bool found = ready.size != 0;
+  queue_polled(w, ready);
+  return found;
+}
+
+// park_in_poller's twin under io_uring: an idle worker always waits in its own ring (its reads
+// complete only when it asks), and the one that holds the blocking-poll role also watches the
+// process's epoll from there.
+void scheduler::park_in_ring(worker& w, std::int64_t deadline) {
+  netpoller* np = netpoller::started();
+  const bool epoll_role = np && np->registered() != 0 && np->try_begin_blocking_poll();
+  w.polling.store(true, std::memory_order_seq_cst);
+  chaos::point();  // a waker reads `polling` now
+  green_chain ready;
+  if (w.wake_word.load(std::memory_order_seq_cst) == 0) {
+    w.ring->block(deadline, epoll_role ? np : nullptr, ready);
+    note_network_polled();
+  } else {
+    w.ring->pass(ready);
+  }
+  w.polling.store(false, std::memory_order_relaxed);
+  chaos::point();
+  if (epoll_role) np->end_blocking_poll();
+  wake_from_poll(w, ready);
 }
 
 // Collects green threads whose sockets became ready, without blocking. True if it found any.
@@ -110,17 +174,23 @@ bool scheduler::park_in_poller(worker& w, std::int64_t deadline) {
   w.polling.store(true, std::memory_order_seq_cst);
   chaos::point();  // a waker reads `polling` now
   green_chain ready;
-  int n = 0;
   auto collect = [&ready](green_thread* g) { ready.append(g); };
   if (w.wake_word.load(std::memory_order_seq_cst) == 0) {
     std::int64_t timeout = -1;
     if (deadline != no_deadline) timeout = std::max<std::int64_t>(deadline - now_ns(), 0);
-    n = np->poll(timeout, collect);
+    np->poll(timeout, collect);
     note_network_polled();
   }
   w.polling.store(false, std::memory_order_relaxed);
   chaos::point();
   np->end_blocking_poll();
+  wake_from_poll(w, ready);
+  return true;
+}
+
+// After an idle worker's blocking poll (epoll, or its ring): takes it off the idle list unless
+// a waker did, and queues what the poll made runnable.
+void scheduler::wake_from_poll(worker& w, green_chain& ready) {
   if (w.wake_word.load(std::memory_order_acquire) != 0) {
     w.wake_word.store(0, std::memory_order_relaxed);
     if (w.woken_spinning) {
@@ -130,13 +200,17 @@ bool scheduler::park_in_poller(worker& w, std::int64_t deadline) {
   } else {
     leave_idle(w);
   }
+  queue_polled(w, ready);
+}
+
+// Queues green threads a poll made runnable on `w`, and wakes a helper when there are several.
+void scheduler::queue_polled(worker& w, green_chain& ready) noexcept {
   for (green_thread* g = ready.head; g;) {
     green_thread* nx = g->next;
     push_local(w, g);
     g = nx;
   }
-  if (n > 1 && !single_) wake_idle_worker();
-  return true;
+  if (ready.size > 1 && !single_) wake_idle_worker();
 }
 
 void scheduler::stop_spinning(worker& w) {
@@ -211,6 +285,7 @@ green_thread* scheduler::find_runnable(worker& w) {
         if (green_thread* g = global_.pop_batch(1, n)) return g;
       }
       poll_network(w);  // so that busy workers still see sockets become ready (Tokio's 61)
+      if (w.ring && w.ring->wants_enter()) ring_pass(w);  // and their reads complete
     }
     sync_queue_mode(w);
     if (!single_ && chaos::chance(20)) {  // a forced steal, through the thieves' door
@@ -230,6 +305,7 @@ green_thread* scheduler::find_runnable(worker& w) {
         return g;
       }
     }
+    if (w.ring && w.ring->wants_enter() && ring_pass(w)) continue;
     if (poll_network(w)) continue;
     if (!single_) {
       const int busy = static_cast<int>(worker_count()) - nidle_.load();
@@ -313,6 +389,10 @@ void scheduler::park_worker(worker& w) {
   }
   if (deadline == no_deadline && cfg_.detect_deadlock) deadline = check_deadlock(deadline);
   chaos::point();
+  if (w.ring) {
+    park_in_ring(w, deadline);
+    return;
+  }
   if (park_in_poller(w, deadline)) return;
   while (w.wake_word.load(std::memory_order_acquire) == 0) {
     futex_wait(&w.wake_word, 0, deadline);

@@ -199,6 +199,9 @@ scheduler::scheduler(const config& cfg)
   cache_records_ = true;
 #endif
   nworkers_ = n;
+  poller_ = choose_poller(cfg.poller == poller_backend::epoll      ? "epoll"
+                          : cfg.poller == poller_backend::io_uring ? "io_uring"
+                                                                   : "auto");
   // As many spares as workers, so that even with every worker stuck, queued green threads run.
   // None in single-threaded mode: its queues are not safe to share (no CAS on pops).
   const unsigned spares = single_ ? 0 : n;
@@ -558,10 +561,15 @@ void scheduler::worker_main(worker& w) {
   std::size_t size;
   thread_stack_bounds(bottom, size);
   annotate_create(w.sched_annotations, bottom, size, false);
+  open_ring(w);
+  // Each worker makes its ring on its own thread: none runs a green thread before all have,
+  // so that the program's main green thread finds the process's descriptors settled.
+  for (unsigned spins = 0; rings_pending_.load(std::memory_order_acquire) != 0;) spin_pause(spins);
   while (green_thread* g = find_runnable(w)) {
     if (w.spinning) stop_spinning(w);
     run_green(w, g);
   }
+  close_ring(w);
   tls_worker = nullptr;
 }
 
@@ -590,6 +598,7 @@ void scheduler::run_workers() {
     throw std::logic_error("weft::run: a runtime is already running in this process");
   start_introspection();
   start_monitor();
+  rings_pending_.store(poller_ == poller_kind::io_uring ? nworkers_ : 0, std::memory_order_relaxed);
   for (unsigned i = 1; i < worker_count(); ++i) {
     worker& w = *workers_[i];
     w.thread = std::thread([this, &w] { worker_main(w); });
@@ -670,6 +679,8 @@ void scheduler::unwind_remaining() {
 
 void scheduler::fill_stats(runtime_stats& out) const noexcept {
   out.workers = worker_count();
+  out.poller = poller_name(poller_);
+  for (auto& v : workers_) out.ring_reads += v->ring_reads.load(std::memory_order_relaxed);
   out.spare_workers = active_spares_.load(std::memory_order_relaxed);
   std::uint64_t created = external_created_.load(std::memory_order_relaxed);
   std::uint64_t finished = external_finished_.load(std::memory_order_relaxed);

@@ -14,6 +14,7 @@
 #include "context_switch.hpp"
 #include "global_queue.hpp"
 #include "green_thread.hpp"
+#include "netpoll/ring.hpp"
 #include "queue_mode.hpp"
 #include "record_cache.hpp"
 #include "run_queue.hpp"
@@ -73,7 +74,9 @@ struct alignas(64) worker {
   alignas(64) std::atomic<std::uint32_t> wake_word{0};
   bool idle = false;                 // on the idle list (under scheduler::idle_lock_)
   bool woken_spinning = false;       // set by the waker: start as a spinning worker
-  std::atomic<bool> polling{false};  // parked in epoll rather than on wake_word's futex
+  std::atomic<bool> polling{false};  // parked in epoll or its ring rather than on its futex
+  // Its io_uring ring (netpoll/ring.hpp) under that backend; null under epoll and on spares.
+  worker_ring* ring = nullptr;
   worker* next_idle = nullptr;
 
   // A spare worker (Go's handoff) runs only while another worker is stuck in one green thread;
@@ -93,6 +96,7 @@ struct alignas(64) worker {
   std::atomic<std::uint64_t> created{0}, finished{0}, steals{0}, forced_yields{0};
   std::atomic<std::uint64_t> tasks_created{0}, tasks_finished{0};  // stackless ones, of those
   std::atomic<std::uint64_t> parks{0}, resumes{0};  // parked now = Σparks − Σresumes
+  std::atomic<std::uint64_t> ring_reads{0};         // reads that waited on its ring
 
   // This thread's errno and C++ exception globals (thread_state.hpp).
   int* errno_slot = nullptr;
@@ -126,6 +130,7 @@ class scheduler {
   ~scheduler();
 
   const config& cfg() const noexcept { return cfg_; }
+  poller_kind poller() const noexcept { return poller_; }
   bool single() const noexcept { return single_; }
   // The configured workers (spares not included): the parallelism the program asked for.
   unsigned worker_count() const noexcept { return nworkers_; }
@@ -263,6 +268,12 @@ class scheduler {
   worker* pop_idle() noexcept;  // takes a worker off the idle list (null: none)
   bool poll_network(worker& w) noexcept;
   bool park_in_poller(worker& w, std::int64_t deadline);
+  void park_in_ring(worker& w, std::int64_t deadline);
+  void wake_from_poll(worker& w, green_chain& ready);
+  void queue_polled(worker& w, green_chain& ready) noexcept;
+  bool ring_pass(worker& w) noexcept;
+  void open_ring(worker& w) noexcept;
+  void close_ring(worker& w) noexcept;
   bool work_for(const worker& w) const noexcept;  // anything `w` may take now
   std::int64_t earliest_timer() const noexcept;
   void unwind_remaining();
@@ -295,6 +306,7 @@ class scheduler {
   friend void task_frame_free(void* p, std::size_t size) noexcept;
 
   config cfg_;
+  poller_kind poller_ = poller_kind::epoll;
   bool single_;
   bool private_queues_ = false;  // workers may go private (M:N, membarrier available)
   bool cache_records_ = false;   // reuse records per worker (not under the sanitizers)
@@ -302,6 +314,7 @@ class scheduler {
   std::atomic<unsigned> stuck_workers_{0};  // workers the monitor sees stuck in one slice
   std::atomic<unsigned> active_spares_{0};
   std::atomic<unsigned> started_spares_{0};
+  std::atomic<unsigned> rings_pending_{0};  // workers still making their io_uring rings
   stack_depot depot_;
   std::vector<std::unique_ptr<worker>> workers_;
   global_queue global_;

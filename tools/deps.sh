@@ -18,4 +18,5 @@ weft_install_deps() {
 }
 
 WEFT_BUILD_PACKAGES=(build-essential cmake ninja-build pkg-config
-  libboost-context-dev libjemalloc-dev libtbb-dev libgtest-dev libbenchmark-dev libssl-dev spin)
+  libboost-context-dev libjemalloc-dev libtbb-dev libgtest-dev libbenchmark-dev libssl-dev spin
+  liburing-dev)

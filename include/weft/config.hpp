@@ -18,6 +18,13 @@ namespace weft {
 // usually sets everything up, and there is only one.
 inline constexpr std::size_t main_stack_size = 1024 * 1024;
 
+// How green threads wait for the network (docs/design.md, "The io_uring backend").
+enum class poller_backend : std::uint8_t {
+  automatic,  // the WEFT_POLLER environment variable ("epoll" or "io_uring"), else io_uring
+  epoll,      // one process-wide epoll: every wait is readiness, then the call
+  io_uring,   // a ring per worker: a read that would wait is queued and completes with its data
+};
+
 struct config {
   // Worker OS threads that run green threads. 0: the WEFT_WORKERS environment variable, else the
   // number of hardware threads. 1 is single-threaded mode: no stealing, no cross-worker wake-ups.
@@ -44,6 +51,9 @@ struct config {
   // Most OS threads weft::blocking may run at once; further calls queue. Threads are started on
   // demand and exit after 10 s idle (Tokio's spawn_blocking pool keeps the same bound).
   unsigned max_blocking_threads = 512;
+  // io_uring falls back to epoll, with one line on stderr, where the kernel refuses rings
+  // (ENOSYS, or EPERM from seccomp or kernel.io_uring_disabled). stats().poller says which runs.
+  poller_backend poller = poller_backend::automatic;
 };
 
 // Per-spawn options: weft::go(weft::spawn_options{.stack_size = 8 << 20}, f).

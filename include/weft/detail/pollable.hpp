@@ -72,8 +72,18 @@ class pollable {
         write, [](int fd, void* f) { return static_cast<ssize_t>((*static_cast<fn*>(f))(fd)); },
         const_cast<void*>(static_cast<const void*>(&op)), ec, wait_first);
   }
+  // Where a read's data goes, for a read that may wait on an io_uring ring instead.
+  struct ring_target {
+    void* buf;
+    std::size_t len;
+    bool socket;
+  };
   ssize_t perform_raw(bool write, ssize_t (*op)(int fd, void* ctx), void* ctx, std::error_code& ec,
-                      bool wait_first);
+                      bool wait_first, const ring_target* target = nullptr);
+  // perform() for a stream's read of up to `len` bytes (recv(2) for a socket, else read(2)).
+  // Under io_uring, a read that would wait is queued on the worker's ring instead, and the
+  // green thread wakes with the data (netpoll/ring.hpp).
+  ssize_t read_raw(void* buf, std::size_t len, bool socket, std::error_code& ec, bool wait_first);
   // Waits until the fd is readable (writable) or `deadline` (steady ns) passes.
   void wait_ready(bool write, std::int64_t deadline, std::error_code& ec);
   // Accepts a connection on a listening socket (non-blocking, close-on-exec), backing off while

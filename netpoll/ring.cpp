@@ -1,0 +1,338 @@
+#include "ring.hpp"
+
+#include <liburing.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <string_view>
+
+#include "runtime/chaos.hpp"
+#include "runtime/scheduler.hpp"
+#include "weft/cancel.hpp"
+
+namespace weft::detail {
+namespace {
+
+// user_data: an op's address (8-aligned), or one of these in the low bits.
+constexpr std::uint64_t tag_ignore = 1;  // a cancel's own completion
+constexpr std::uint64_t tag_wake = 2;    // the wake eventfd's read
+constexpr std::uint64_t tag_epoll = 3;   // the process's epoll became readable
+constexpr unsigned ring_entries = 256;
+constexpr unsigned max_reaped = 128;  // completions taken in per pass, as epoll's events
+
+int setup(io_uring* ring) noexcept {
+  io_uring_params p{};
+  p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+  return io_uring_queue_init_params(ring_entries, ring, &p);
+}
+
+}  // namespace
+
+const char* poller_name(poller_kind k) noexcept {
+  return k == poller_kind::io_uring ? "io_uring" : "epoll";
+}
+
+poller_kind choose_poller(const char* requested) {
+  std::string_view want = requested ? requested : "auto";
+  if (want == "auto") {
+    const char* env = std::getenv("WEFT_POLLER");
+    want = env && *env ? env : "io_uring";
+    if (want != "epoll" && want != "io_uring")
+      throw std::invalid_argument("weft: WEFT_POLLER must be \"epoll\" or \"io_uring\"");
+  }
+  if (want == "epoll") return poller_kind::epoll;
+  // Probed at each start rather than once: a forked child may live under other rules (a
+  // seccomp filter installed after the fork), and the probe costs one ring's setup.
+  io_uring ring;
+  const int r = setup(&ring);
+  if (r >= 0) {
+    io_uring_queue_exit(&ring);
+    return poller_kind::io_uring;
+  }
+  static std::atomic<bool> said{false};
+  if (!said.exchange(true))
+    std::fprintf(stderr, "weft: io_uring is unavailable here (%s); using epoll\n",
+                 std::strerror(-r));
+  return poller_kind::epoll;
+}
+
+worker_ring* worker_ring::create(int& err) noexcept {
+  auto* r = new (std::nothrow) worker_ring;
+  auto* ring = new (std::nothrow) io_uring;
+  if (!r || !ring) {
+    delete r;
+    delete ring;
+    err = ENOMEM;
+    return nullptr;
+  }
+  const int e = setup(ring);
+  if (e < 0) {
+    delete r;
+    delete ring;
+    err = -e;
+    return nullptr;
+  }
+  r->ring_ = ring;
+  r->wake_fd_ = eventfd(0, EFD_CLOEXEC);
+  if (r->wake_fd_ < 0) {
+    err = errno;
+    delete r;
+    return nullptr;
+  }
+  return r;
+}
+
+worker_ring::~worker_ring() {
+  if (ring_) {
+    io_uring_queue_exit(ring_);
+    delete ring_;
+  }
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+io_uring_sqe* worker_ring::next_sqe() noexcept {
+  io_uring_sqe* sqe = io_uring_get_sqe(ring_);
+  if (!sqe) {
+    io_uring_submit(ring_);  // full: hand the kernel what is queued, then there is room
+    sqe = io_uring_get_sqe(ring_);
+  }
+  return sqe;
+}
+
+bool worker_ring::queue_read(ring_op& op, int fd, void* buf, std::size_t len,
+                             bool socket) noexcept {
+  io_uring_sqe* sqe = next_sqe();
+  if (!sqe) return false;
+  if (socket) {
+    io_uring_prep_recv(sqe, fd, buf, len, 0);
+    // Queued only after a read found the socket empty (EAGAIN, or a short read): arm the
+    // kernel's poll at once instead of trying a receive that would fail first.
+    sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+  } else
+    io_uring_prep_read(sqe, fd, buf, static_cast<unsigned>(len), static_cast<__u64>(-1));
+  io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(&op));
+  op.owner = this;
+  ++in_flight_;
+  return true;
+}
+
+void worker_ring::queue_cancel(const ring_op& op) noexcept {
+  io_uring_sqe* sqe = next_sqe();
+  if (!sqe) return;  // cannot happen after a submit; the read still completes on its own
+  io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&op), 0);
+  io_uring_sqe_set_data64(sqe, tag_ignore);
+  ++in_flight_;
+}
+
+void worker_ring::post_cancel(const ring_op& op) noexcept {
+  for (unsigned spins = 0;; spin_pause(spins)) {
+    mail_lock_.lock();
+    if (mail_count_ < mailbox_size) {
+      mail_[mail_count_++] = reinterpret_cast<std::uint64_t>(&op);
+      has_mail_.store(true, std::memory_order_release);
+      mail_lock_.unlock();
+      wake();
+      return;
+    }
+    mail_lock_.unlock();
+    wake();  // full: the owner empties it on its next pass
+  }
+}
+
+void worker_ring::wake() noexcept {
+  if (wake_pending_.exchange(true, std::memory_order_acq_rel)) return;
+  const std::uint64_t one = 1;
+  while (::write(wake_fd_, &one, sizeof one) < 0 && errno == EINTR) {
+  }
+}
+
+bool worker_ring::wants_enter() const noexcept {
+  return io_uring_sq_ready(ring_) != 0 || io_uring_cq_ready(ring_) != 0 ||
+         (IO_URING_READ_ONCE(*ring_->sq.kflags) & IORING_SQ_TASKRUN) ||
+         has_mail_.load(std::memory_order_relaxed);
+}
+
+void worker_ring::process_mailbox() noexcept {
+  if (!has_mail_.load(std::memory_order_acquire)) return;
+  std::uint64_t keys[mailbox_size];
+  mail_lock_.lock();
+  const unsigned n = mail_count_;
+  std::memcpy(keys, mail_, n * sizeof keys[0]);
+  mail_count_ = 0;
+  has_mail_.store(false, std::memory_order_relaxed);
+  mail_lock_.unlock();
+  for (unsigned i = 0; i < n; ++i) {
+    io_uring_sqe* sqe = next_sqe();
+    if (!sqe) break;
+    io_uring_prep_cancel64(sqe, keys[i], 0);
+    io_uring_sqe_set_data64(sqe, tag_ignore);
+    ++in_flight_;
+  }
+}
+
+void worker_ring::complete(ring_op* op, int res, green_chain& out) noexcept {
+  poll_descriptor* pd = op->pd;
+  poll_descriptor::side& s = pd->sides[op->dir];
+  green_thread* g = nullptr;
+  pd->lock.lock();
+  op->result = res;
+  op->done = true;
+  if (s.parked == &op->w && op->w.claim(wake_reason::notified)) {
+    s.parked = nullptr;
+    s.ring = false;
+    g = op->w.thread;
+  } else if (op->drain && op->drain->claim(wake_reason::notified)) {
+    g = op->drain->thread;
+  }
+  chaos::spin();
+  pd->lock.unlock();  // from here the op may be gone
+  if (g) out.append(g);
+}
+
+void worker_ring::reap(green_chain& out, netpoller* np) noexcept {
+  io_uring_cqe* cqe;
+  unsigned head, seen = 0;
+  bool epoll_ready = false;
+  io_uring_for_each_cqe(ring_, head, cqe) {
+    if (seen == max_reaped) break;  // the rest next pass
+    ++seen;
+    const std::uint64_t data = cqe->user_data;
+    switch (data & 7) {
+      case 0:
+        --in_flight_;
+        complete(reinterpret_cast<ring_op*>(data), cqe->res, out);
+        break;
+      case tag_ignore:
+        --in_flight_;
+        break;
+      case tag_wake:
+        wake_armed_ = false;
+        // Drained by the read; only now may a waker skip its write again (as netpoller's
+        // interrupt: cleared first, a wake in between would be lost over an empty eventfd).
+        wake_pending_.store(false, std::memory_order_release);
+        break;
+      case tag_epoll:
+        epoll_armed_ = false;
+        epoll_ready = true;
+        break;
+    }
+  }
+  io_uring_cq_advance(ring_, seen);
+  if (epoll_ready && np) np->poll(0, [&out](green_thread* g) { out.append(g); });
+}
+
+void worker_ring::pass(green_chain& out) noexcept {
+  process_mailbox();
+  io_uring_submit_and_get_events(ring_);
+  reap(out, netpoller::started());
+}
+
+void worker_ring::block(std::int64_t deadline, netpoller* np, green_chain& out) noexcept {
+  process_mailbox();
+  if (!wake_armed_) {
+    if (io_uring_sqe* sqe = next_sqe()) {
+      io_uring_prep_read(sqe, wake_fd_, &wake_buf_, sizeof wake_buf_, 0);
+      io_uring_sqe_set_data64(sqe, tag_wake);
+      wake_armed_ = true;
+    }
+  }
+  if (np && !epoll_armed_) {
+    if (io_uring_sqe* sqe = next_sqe()) {
+      io_uring_prep_poll_add(sqe, np->epoll_fd(), POLLIN);
+      io_uring_sqe_set_data64(sqe, tag_epoll);
+      epoll_armed_ = true;
+    }
+  }
+  io_uring_cqe* cqe;
+  if (deadline == no_deadline) {
+    io_uring_submit_and_wait_timeout(ring_, &cqe, 1, nullptr, nullptr);
+  } else {
+    const std::int64_t left = std::max<std::int64_t>(deadline - now_ns(), 0);
+    __kernel_timespec ts{left / 1'000'000'000, left % 1'000'000'000};
+    io_uring_submit_and_wait_timeout(ring_, &cqe, 1, &ts, nullptr);
+  }
+  reap(out, np ? np : netpoller::started());
+}
+
+void worker_ring::drain_for_exit(green_chain& out) noexcept {
+  if (io_uring_sqe* sqe = next_sqe()) {
+    io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+    io_uring_sqe_set_data64(sqe, tag_ignore);
+    ++in_flight_;
+  }
+  // The wake read and the epoll poll are cancelled too; wait until nothing is left in flight.
+  while (in_flight_ != 0 || wake_armed_ || epoll_armed_) {
+    process_mailbox();
+    io_uring_cqe* cqe;
+    io_uring_submit_and_wait_timeout(ring_, &cqe, 1, nullptr, nullptr);
+    reap(out, nullptr);
+  }
+}
+
+ring_read_result ring_read(worker_ring& r, poll_descriptor* pd, void* buf, std::size_t len,
+                           bool socket, std::int64_t deadline) {
+  poll_descriptor::side& s = pd->sides[0];
+  ring_op op;
+  op.pd = pd;
+  pd->lock.lock();
+  if (pd->closing()) {
+    pd->lock.unlock();
+    return {-ECANCELED, io_wait_result::closed};
+  }
+  s.ready = false;  // the read queued now is a try of its own: it takes what an edge said
+  if (s.parked) {
+    pd->lock.unlock();
+    throw std::logic_error("weft::net: two green threads read one socket at once");
+  }
+  if (!r.queue_read(op, pd->fd, buf, len, socket)) {
+    pd->lock.unlock();
+    return {-EAGAIN, io_wait_result::ready};
+  }
+  s.parked = &op.w;
+  s.ring = true;
+  if (worker* w = current_worker())
+    w->ring_reads.store(w->ring_reads.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
+  const wake_reason why = park(op.w, &pd->lock, deadline, wait_reason::io_read);
+  pd->lock.lock();
+  const bool early = !op.done;
+  if (early) {
+    // A deadline, a cancellation, close or a kick: the read is still in flight, into `buf`.
+    if (s.parked == &op.w) s.parked = nullptr;
+    s.ring = false;
+    const worker* here = current_worker();
+    const bool mine = here && here->ring == op.owner;
+    if (mine) op.owner->queue_cancel(op);
+    pd->lock.unlock();
+    if (!mine) op.owner->post_cancel(op);
+    pd->lock.lock();
+    if (!op.done) {
+      waiter drained;
+      op.drain = &drained;
+      weft::cancel_shield shield;  // this wait is the cancellation's own: nothing may end it
+      park(drained, &pd->lock, no_deadline, wait_reason::io_read);
+    } else {
+      pd->lock.unlock();
+    }
+  } else {
+    pd->lock.unlock();
+  }
+  if (op.result != -ECANCELED || !early) return {op.result, io_wait_result::ready};
+  switch (why) {
+    case wake_reason::timed_out:
+      return {-ECANCELED, io_wait_result::timed_out};
+    case wake_reason::cancelled:
+      return {-ECANCELED, io_wait_result::cancelled};
+    default:
+      return {-ECANCELED, pd->closing() ? io_wait_result::closed : io_wait_result::ready};
+  }
+}
+
+}  // namespace weft::detail

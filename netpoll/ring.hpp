@@ -1,0 +1,124 @@
+// The io_uring backend: one ring per worker, created on the worker's own thread (SINGLE_ISSUER,
+// DEFER_TASKRUN), used for what saves a system call: a stream read that would wait is queued on
+// the ring and its data arrives with the wake-up, instead of a readiness event followed by a
+// read. Readiness for everything else (writes, accept, connect, datagrams, fd_waiter, tasks)
+// stays with the process's epoll, which the blocking worker watches through its ring.
+//
+// Invariants:
+// - Only the owning worker's thread touches the ring's queues (SQEs, CQEs); other threads reach
+//   it through the cancel mailbox and the wake eventfd, both safe from any thread.
+// - A ring_op lives on its green thread's stack and is completed (`done`) under its descriptor's
+//   lock by the owner only; the green thread does not return from the read before `done`, so
+//   the kernel never writes into a buffer whose call has returned, and no completion ever finds
+//   a dead op. A green thread woken early (deadline, cancellation, close, kick) asks the owner
+//   to cancel its request and waits for that completion.
+// - A cancel names a request by its op's address; one that arrives after the op finished may
+//   hit a later op at the same address, which then completes with ECANCELED, unasked: the
+//   reader takes that as "try again", never as an error.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "poller.hpp"
+#include "runtime/green_thread.hpp"
+#include "weft/detail/spinlock.hpp"
+#include "weft/detail/waiter.hpp"
+
+struct io_uring;
+struct io_uring_sqe;
+
+namespace weft::detail {
+
+class worker_ring;
+
+// Which kernel interface waits for the network: chosen once per process (choose_poller).
+enum class poller_kind : std::uint8_t { epoll, io_uring };
+
+// The backend for a runtime configured with `requested` ("auto", "epoll", "io_uring"; "auto"
+// is the WEFT_POLLER environment variable, else io_uring; std::invalid_argument for another
+// value there). io_uring is probed by making a ring; if the kernel refuses (ENOSYS, EPERM from
+// seccomp or kernel.io_uring_disabled, ENOMEM), weft says so in one line on stderr, once per
+// process, and uses epoll.
+poller_kind choose_poller(const char* requested);
+const char* poller_name(poller_kind k) noexcept;
+
+// A read in flight on a worker's ring.
+struct ring_op {
+  waiter w;                 // what the green thread parks on (also its side's `parked`)
+  waiter* drain = nullptr;  // woken early: it waits here for the completion
+  worker_ring* owner = nullptr;
+  poll_descriptor* pd = nullptr;
+  int result = 0;            // the completion's result: bytes, or -errno
+  bool done = false;         // the completion arrived (under pd->lock)
+  bool cancel_sent = false;  // a cancel for it was queued or posted
+  std::uint8_t dir = 0;
+};
+
+// How a ring read ended: `n` bytes (0 at end of stream) or -errno. -EAGAIN: read plainly (an
+// edge came first, or the ring had no room); -ECANCELED with `early`: the wait ended for it
+// (timed_out, cancelled, closed; `ready` for a kick: read the deadline again).
+struct ring_read_result {
+  long n;
+  io_wait_result early;
+};
+// On a worker with a ring, from a green thread: parks until the read completes. Throws
+// std::logic_error if another green thread reads the same descriptor.
+ring_read_result ring_read(worker_ring& r, poll_descriptor* pd, void* buf, std::size_t len,
+                           bool socket, std::int64_t deadline);
+
+class worker_ring {
+ public:
+  // On the worker's thread. Null with `err` set if the kernel refuses.
+  static worker_ring* create(int& err) noexcept;
+  ~worker_ring();
+  worker_ring(const worker_ring&) = delete;
+  worker_ring& operator=(const worker_ring&) = delete;
+
+  // Owner thread: queues a read of `len` bytes into `buf` (recv for a socket, read otherwise)
+  // whose completion finishes `op`. False if the ring has no room even after a submit.
+  bool queue_read(ring_op& op, int fd, void* buf, std::size_t len, bool socket) noexcept;
+  // Owner thread: queues a cancel of `op`'s request.
+  void queue_cancel(const ring_op& op) noexcept;
+  // Any thread: asks the owner to cancel `op`'s request (and wakes it).
+  void post_cancel(const ring_op& op) noexcept;
+  // Any thread: breaks the owner out of block().
+  void wake() noexcept;
+
+  // Whether the owner should enter the kernel now: completions wait for it (the kernel sets a
+  // flag), a cancel was posted, or many requests are queued.
+  bool wants_enter() const noexcept;
+  // Owner thread: submits what is queued and reaps what completed, without waiting; the green
+  // threads made runnable go to `out`.
+  void pass(green_chain& out) noexcept;
+  // Owner thread, idle: the same, then waits until a completion, a wake(), `deadline` (steady
+  // ns), or, with `np`, a readiness event on the process's epoll (collected into `out` too).
+  void block(std::int64_t deadline, netpoller* np, green_chain& out) noexcept;
+  // Owner thread, leaving for good: cancels everything in flight and reaps it all.
+  void drain_for_exit(green_chain& out) noexcept;
+
+ private:
+  worker_ring() = default;
+  void process_mailbox() noexcept;
+  void reap(green_chain& out, netpoller* np) noexcept;
+  void complete(ring_op* op, int res, green_chain& out) noexcept;
+  ::io_uring_sqe* next_sqe() noexcept;
+
+  io_uring* ring_ = nullptr;
+  int wake_fd_ = -1;
+  std::uint64_t wake_buf_ = 0;
+  bool wake_armed_ = false;
+  bool epoll_armed_ = false;
+  std::uint32_t in_flight_ = 0;  // reads and cancels not yet completed
+  std::atomic<bool> wake_pending_{false};
+
+  // Cancels posted by other threads: keys copied, never pointers kept (the op may be gone).
+  static constexpr unsigned mailbox_size = 256;
+  spinlock mail_lock_;
+  std::atomic<bool> has_mail_{false};
+  unsigned mail_count_ = 0;
+  std::uint64_t mail_[mailbox_size];
+};
+
+}  // namespace weft::detail

@@ -1,0 +1,294 @@
+// The io_uring backend's own cases (netpoll/ring.hpp): reads that wait on a worker's ring end
+// on their data, a deadline, close, a deadline moved, a cancellation or the end of weft::run,
+// and never lose a byte or leave a request behind; the backend is chosen at run time and falls
+// back to epoll where the kernel refuses rings; a forked child gets rings of its own. The rest
+// of the net suite runs under both backends (tests/CMakeLists.txt).
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstring>
+#include <string>
+
+#include "test_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using weft::net::unix_stream;
+
+class ring_test : public weft_test::workers {
+ protected:
+  weft::config ring_cfg() const {
+    weft::config c = cfg();
+    c.poller = weft::poller_backend::io_uring;
+    return c;
+  }
+  // Runs `round(i)` 20 times in one runtime with rings.
+  template <class F>
+  void rounds(F round) const {
+    weft::run(
+        [&] {
+          for (int i = 0; i < 20; ++i) round(i);
+        },
+        ring_cfg());
+  }
+};
+WEFT_WORKER_COUNTS(ring_test);
+
+// Whether this kernel lets the process make a ring at all (a sandbox may not).
+bool rings_available() {
+  static const bool ok = [] {
+    bool yes = false;
+    weft::config c;
+    c.workers = 1;
+    c.poller = weft::poller_backend::io_uring;
+    weft::run([&] { yes = std::strcmp(weft::stats().poller, "io_uring") == 0; }, c);
+    return yes;
+  }();
+  return ok;
+}
+
+std::span<const std::byte> bytes(const std::string& s) {
+  return std::as_bytes(std::span(s));
+}
+
+// A read that is answered by nothing but its end: how it ended.
+std::error_code read_error(unix_stream& s) {
+  std::byte buf[16];
+  std::error_code ec;
+  s.read(buf, ec);
+  return ec;
+}
+
+std::string read_string(unix_stream& s, std::size_t n) {
+  std::string out(n, '\0');
+  std::size_t got = 0;
+  while (got < n) {
+    const std::size_t k = s.read(std::as_writable_bytes(std::span(out)).subspan(got));
+    if (k == 0) break;
+    got += k;
+  }
+  out.resize(got);
+  return out;
+}
+
+TEST_P(ring_test, reads_that_wait_complete_through_the_ring_with_every_byte) {
+  if (!rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
+  weft::run(
+      [] {
+        EXPECT_STREQ(weft::stats().poller, "io_uring");
+        const std::uint64_t before = weft::stats().ring_reads;
+        constexpr int pairs = 50, rounds = 40;
+        weft::wait_group wg;
+        wg.add(pairs);
+        std::atomic<int> verified{0};
+        for (int p = 0; p < pairs; ++p) {
+          auto [a, b] = unix_stream::pair();
+          weft::go([&, b = std::move(b)]() mutable {  // echo: each read waits for the next
+            std::byte buf[256];
+            for (;;) {
+              const std::size_t n = b.read(buf);
+              if (n == 0) break;
+              b.write_all(std::span(buf, n));
+            }
+            wg.done();
+          });
+          weft::go([&, p, a = std::move(a)]() mutable {
+            for (int r = 0; r < rounds; ++r) {
+              const std::string m = "pair " + std::to_string(p) + " round " + std::to_string(r);
+              a.write_all(bytes(m));
+              verified += read_string(a, m.size()) == m;
+            }
+            a.shutdown();
+          });
+        }
+        wg.wait();
+        EXPECT_EQ(verified.load(), pairs * rounds);
+        // Every echo read found the socket empty and waited on a ring.
+        EXPECT_GE(weft::stats().ring_reads - before, std::uint64_t{pairs * rounds});
+      },
+      ring_cfg());
+}
+
+TEST_P(ring_test, a_deadline_ends_a_ring_read_and_the_late_data_is_not_lost) {
+  if (!rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
+  weft::run(
+      [] {
+        auto [a, b] = unix_stream::pair();
+        std::byte buf[64];
+        for (int i = 0; i < 20; ++i) {
+          b.set_read_timeout(2ms);
+          std::error_code ec;
+          EXPECT_EQ(b.read(buf, ec), 0u);
+          EXPECT_EQ(ec, std::errc::timed_out);
+          const std::string m = "late " + std::to_string(i);
+          a.write_all(bytes(m));
+          b.set_read_deadline(unix_stream::clock::time_point::max());
+          EXPECT_EQ(read_string(b, m.size()), m);  // the cancelled request took nothing
+        }
+      },
+      ring_cfg());
+}
+
+TEST_P(ring_test, close_and_a_moved_deadline_wake_a_ring_read) {
+  if (!rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
+  rounds([](int) {
+    auto [a, b] = unix_stream::pair();
+    // close() from another green thread: the read ends with bad_file_descriptor.
+    auto reader = weft::spawn([&b] { return read_error(b); });
+    weft_test::wait_until_parked(1);
+    b.close();
+    EXPECT_EQ(reader.join(), std::errc::bad_file_descriptor);
+
+    // A deadline moved while the read waits: it wakes, reads the new one, and waits on.
+    auto [c, d] = unix_stream::pair();
+    auto waiting = weft::spawn([&d] { return read_string(d, 5); });
+    weft_test::wait_until_parked(1);
+    d.set_read_timeout(10s);  // a kick: the read's request is cancelled and queued anew
+    weft::sleep_for(1ms);
+    c.write_all(bytes("hello"));
+    EXPECT_EQ(waiting.join(), "hello");
+  });
+}
+
+TEST_P(ring_test, a_cancelled_ring_read_reports_it_and_leaves_the_data) {
+  if (!rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
+  rounds([](int) {
+    auto [a, b] = unix_stream::pair();
+    auto reader = weft::spawn([&b] { return read_error(b); });
+    weft_test::wait_until_parked(1);
+    reader.cancel();
+    try {
+      EXPECT_EQ(reader.join(), std::errc::operation_canceled);
+    } catch (const weft::cancelled&) {
+      // join() reports the request itself when the green thread ended by it
+    }
+    a.write_all(bytes("after"));
+    EXPECT_EQ(read_string(b, 5), "after");
+  });
+}
+
+TEST_P(ring_test, readers_parked_on_rings_are_unwound_at_the_end_of_run) {
+  if (!rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
+  std::atomic<int> unwound{0};
+  std::vector<std::pair<unix_stream, unix_stream>> pairs;
+  weft::run(
+      [&] {
+        for (int i = 0; i < 100; ++i) pairs.push_back(unix_stream::pair());
+        for (auto& p : pairs) {
+          weft::go([&unwound, &s = p.second] {
+            struct count_unwind {
+              std::atomic<int>& n;
+              ~count_unwind() { ++n; }
+            } guard{unwound};
+            std::byte buf[16];
+            s.read(buf);  // never answered
+          });
+        }
+        weft_test::wait_until_parked(100);
+      },
+      ring_cfg());
+  EXPECT_EQ(unwound.load(), 100);
+}
+
+// A child process: runs `body` there and returns its exit status (its stderr into `err`).
+template <class Body>
+int in_child(Body body, std::string& err) {
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 2);
+    close(fds[0]);
+    _exit(body());
+  }
+  close(fds[1]);
+  char buf[512];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0) err.append(buf, static_cast<std::size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Echoes one message over a Unix pair and says which backend ran: 0 when it was `expected`.
+int echo_under(const char* expected) {
+  weft::config c;
+  c.workers = 2;
+  c.poller = weft::poller_backend::io_uring;
+  int status = 1;
+  weft::run(
+      [&] {
+        auto [a, b] = unix_stream::pair();
+        auto echo = weft::spawn([&b] {
+          std::byte buf[64];
+          const std::size_t n = b.read(buf);
+          b.write_all(std::span(buf, n));
+        });
+        weft::sleep_for(1ms);  // the echo's read waits first
+        a.write_all(bytes("ping"));
+        const bool ok = read_string(a, 4) == "ping";
+        echo.join();
+        if (ok && std::strcmp(weft::stats().poller, expected) == 0) status = 0;
+      },
+      c);
+  return status;
+}
+
+TEST(ring_fallback, a_kernel_that_refuses_rings_gets_epoll_and_one_clear_line) {
+  std::string err;
+  const int status = in_child(
+      [] {
+        // What a container's seccomp profile does: io_uring_setup fails with EPERM.
+        sock_filter filter[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        sock_fprog prog{static_cast<unsigned short>(std::size(filter)), filter};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+            prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+          return 3;
+        return echo_under("epoll");
+      },
+      err);
+  EXPECT_EQ(status, 0) << err;
+  EXPECT_NE(err.find("weft: io_uring is unavailable here (Operation not permitted); using epoll"),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;  // one line, not one per ring
+}
+
+TEST(ring_fallback, a_forked_child_gets_rings_of_its_own) {
+  if (!rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
+  ASSERT_EQ(echo_under("io_uring"), 0);  // the parent ran with rings, and has them no more
+  std::string err;
+  EXPECT_EQ(in_child([] { return echo_under("io_uring"); }, err), 0) << err;
+  EXPECT_EQ(err, "");
+}
+
+TEST(ring_fallback, an_unknown_backend_name_is_refused) {
+  std::string err;
+  const int status = in_child(
+      [] {
+        setenv("WEFT_POLLER", "kqueue", 1);
+        try {
+          weft::run([] {});
+        } catch (const std::invalid_argument& e) {
+          return std::strstr(e.what(), "WEFT_POLLER") ? 0 : 2;
+        }
+        return 1;
+      },
+      err);
+  EXPECT_EQ(status, 0) << err;
+}
+
+}  // namespace
