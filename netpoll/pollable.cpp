@@ -130,7 +130,7 @@ worker_ring* ring_for_read() noexcept {
   green_thread* g = current_green();
   if (!g || is_task(g) || shutting_down(g)) return nullptr;
   worker* w = g->running_on;
-  return w ? w->ring : nullptr;
+  return w && w->ring && w->ring->open() ? w->ring : nullptr;
 }
 
 }  // namespace

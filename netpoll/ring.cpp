@@ -274,6 +274,7 @@ void worker_ring::drain_for_exit(green_chain& out) noexcept {
     io_uring_submit_and_wait_timeout(ring_, &cqe, 1, nullptr, nullptr);
     reap(out, nullptr);
   }
+  drained_ = true;
 }
 
 ring_read_result ring_read(worker_ring& r, poll_descriptor* pd, void* buf, std::size_t len,

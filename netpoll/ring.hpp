@@ -97,6 +97,8 @@ class worker_ring {
   void block(std::int64_t deadline, netpoller* np, green_chain& out) noexcept;
   // Owner thread, leaving for good: cancels everything in flight and reaps it all.
   void drain_for_exit(green_chain& out) noexcept;
+  // Owner thread: false once drained for exit (reads then wait for readiness).
+  bool open() const noexcept { return !drained_; }
 
  private:
   worker_ring() = default;
@@ -110,6 +112,7 @@ class worker_ring {
   std::uint64_t wake_buf_ = 0;
   bool wake_armed_ = false;
   bool epoll_armed_ = false;
+  bool drained_ = false;
   std::uint32_t in_flight_ = 0;  // reads and cancels not yet completed
   std::atomic<bool> wake_pending_{false};
 

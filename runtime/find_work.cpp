@@ -108,7 +108,8 @@ void scheduler::open_ring(worker& w) noexcept {
 }
 
 // Leaving the loop for good: every read in flight is cancelled and reaped, so that no green
-// thread left parked (unwound next, by worker 0) still has a request in the kernel.
+// thread left parked (unwound next, by worker 0) still has a request in the kernel; reads
+// made after this wait for readiness instead.
 void scheduler::close_ring(worker& w) noexcept {
   if (!w.ring) return;
   green_chain ready;
@@ -118,8 +119,8 @@ void scheduler::close_ring(worker& w) noexcept {
     push_local(w, g);
     g = nx;
   }
-  delete w.ring;
-  w.ring = nullptr;
+  // The ring itself lives until run() ends (scheduler::run_workers): a waker may still be
+  // about to write its eventfd.
 }
 
 // Submits the reads green threads queued and takes in those that completed (at most a batch:

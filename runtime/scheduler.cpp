@@ -613,6 +613,10 @@ void scheduler::run_workers() {
   for (unsigned spins = 0; external_wakers_.load(std::memory_order_acquire) != 0;)
     spin_pause(spins);
   for (auto& v : workers_) v->timers.drain();  // weft::after timers that never fired
+  for (auto& v : workers_) {  // drained as each worker left; no waker can reach them now
+    delete v->ring;
+    v->ring = nullptr;
+  }
   stop_introspection();
   g_active.store(nullptr, std::memory_order_release);
 }

@@ -269,6 +269,7 @@ TEST(ring_fallback, a_kernel_that_refuses_rings_gets_epoll_and_one_clear_line) {
 
 TEST(ring_fallback, a_forked_child_gets_rings_of_its_own) {
   if (!rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
+  if (weft_test::thread_sanitized) GTEST_SKIP() << "TSan cannot follow a fork after threads ran";
   ASSERT_EQ(echo_under("io_uring"), 0);  // the parent ran with rings, and has them no more
   std::string err;
   EXPECT_EQ(in_child([] { return echo_under("io_uring"); }, err), 0) << err;
