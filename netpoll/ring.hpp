@@ -37,10 +37,10 @@ class worker_ring;
 enum class poller_kind : std::uint8_t { epoll, io_uring };
 
 // The backend for a runtime configured with `requested` ("auto", "epoll", "io_uring"; "auto"
-// is the WEFT_POLLER environment variable, else io_uring; std::invalid_argument for another
-// value there). io_uring is probed by making a ring; if the kernel refuses (ENOSYS, EPERM from
-// seccomp or kernel.io_uring_disabled, ENOMEM), weft says so in one line on stderr, once per
-// process, and uses epoll.
+// is the WEFT_POLLER environment variable, else epoll, which the benchmarks favour here;
+// std::invalid_argument for another value there). io_uring is probed by making a ring; if the
+// kernel refuses (ENOSYS, EPERM from seccomp or kernel.io_uring_disabled, ENOMEM), weft says so in
+// one line on stderr, once per process, and uses epoll.
 poller_kind choose_poller(const char* requested);
 const char* poller_name(poller_kind k) noexcept;
 

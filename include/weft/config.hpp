@@ -20,7 +20,7 @@ inline constexpr std::size_t main_stack_size = 1024 * 1024;
 
 // How green threads wait for the network (docs/design.md, "The io_uring backend").
 enum class poller_backend : std::uint8_t {
-  automatic,  // the WEFT_POLLER environment variable ("epoll" or "io_uring"), else io_uring
+  automatic,  // the WEFT_POLLER environment variable ("epoll" or "io_uring"), else epoll
   epoll,      // one process-wide epoll: every wait is readiness, then the call
   io_uring,   // a ring per worker: a read that would wait is queued and completes with its data
 };

@@ -7,8 +7,10 @@
 // parsing this shape needs. Plain epoll, one thread, no weft: it measures weft without sharing
 // its runtime.
 //
-//   pipegen --port P [--connections 256] [--depth 16] [--duration 5] [--warmup 1]
+//   pipegen --port P [--connections 256] [--depth 16] [--duration 5] [--warmup 1] [--echo]
 //
+// --echo loads a TCP echo server instead (bench/tcp_echo): each request is a 64-byte message
+// and its reply the same 64 bytes back.
 // Each connection writes `depth` requests (TechEmpower's headers) in one write, reads until
 // `depth` complete replies have arrived, then writes the next batch. The last line is
 // machine-readable: "pipegen rps=R requests=N errors=E batch_p99_ms=P seconds=S". A reply that
@@ -36,11 +38,11 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
-constexpr std::string_view request =
+constexpr std::string_view http_request =
     "GET /plaintext HTTP/1.1\r\nHost: localhost\r\nAccept: "
     "text/plain,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7\r\n"
     "Connection: keep-alive\r\n\r\n";
-constexpr std::string_view reply =
+constexpr std::string_view http_reply =
     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
 
 struct connection {
@@ -53,7 +55,7 @@ struct connection {
 [[noreturn]] void usage() {
   std::fprintf(stderr,
                "usage: pipegen --port P [--connections 256] [--depth 16] [--duration 5] "
-               "[--warmup 1]\n");
+               "[--warmup 1] [--echo]\n");
   std::exit(2);
 }
 
@@ -62,8 +64,16 @@ struct connection {
 int main(int argc, char** argv) {
   int port = 0, connections = 256, depth = 16;
   double duration = 5, warmup = 1;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  std::string_view request = http_request, reply = http_reply;
+  static const std::string echo_message(64, 'e');
+  for (int i = 1; i < argc; i += 2) {
     const std::string_view a = argv[i];
+    if (a == "--echo") {
+      request = reply = echo_message;
+      --i;  // a flag: no value
+      continue;
+    }
+    if (i + 1 >= argc) usage();
     const char* v = argv[i + 1];
     if (a == "--port")
       port = std::atoi(v);
