@@ -1,4 +1,5 @@
-// weft::fs: every call on the blocking pool; errors name the path.
+// weft::fs: every call on the blocking pool, but reads and writes through the worker's ring
+// under the io_uring backend (netpoll/ring.hpp); errors name the path.
 #include "weft/fs.hpp"
 
 #include <fcntl.h>
@@ -8,6 +9,7 @@
 #include <utility>
 
 #include "netpoll/io_wait.hpp"
+#include "netpoll/ring.hpp"
 #include "runtime/scheduler.hpp"
 #include "weft/blocking.hpp"
 #include "weft/cancel.hpp"
@@ -36,6 +38,29 @@ void check(const std::error_code& ec, const char* call, const std::string& path)
   if (ec) detail::throw_io_error(ec, std::string("weft::fs::") + call + " " + path);
 }
 
+// A read or write through the calling worker's io_uring ring, when it has one: true if it ran
+// there (`n` and `ec` say how it went), false to use the blocking pool.
+bool through_ring(bool write, int fd, void* buf, std::size_t len, std::int64_t offset, ssize_t& n,
+                  std::error_code& ec) {
+  detail::worker_ring* ring = detail::usable_ring();
+  if (!ring) return false;
+  ec.clear();
+  for (;;) {
+    const detail::ring_read_result r = detail::ring_file_io(*ring, write, fd, buf, len, offset);
+    if (r.n == -EAGAIN) return false;  // no room on the ring
+    if (r.n == -EINTR) continue;
+    n = r.n < 0 ? -1 : r.n;
+    if (r.n >= 0) return true;
+    if (r.n == -ECANCELED && r.early == detail::io_wait_result::cancelled) {
+      if (detail::unwinding_for_shutdown()) throw weft::cancelled{};
+      ec = std::make_error_code(std::errc::operation_canceled);
+    } else {
+      ec = errno_code(static_cast<int>(-r.n));
+    }
+    return true;
+  }
+}
+
 // Loops until every byte is written (write(2) may write less); pwrite when offset >= 0.
 std::size_t write_fully(int fd, std::span<const std::byte> data, std::int64_t offset,
                         std::error_code& ec) {
@@ -53,6 +78,29 @@ std::size_t write_fully(int fd, std::span<const std::byte> data, std::int64_t of
     done += static_cast<std::size_t>(n);
   }
   return done;
+}
+
+// write_fully through the worker's ring: false (nothing written) to use the blocking pool.
+bool ring_write_fully(int fd, std::span<const std::byte> data, std::int64_t offset,
+                      std::size_t& done, std::error_code& ec) {
+  done = 0;
+  ec.clear();
+  while (done < data.size()) {
+    ssize_t n = 0;
+    const std::int64_t at = offset < 0 ? -1 : offset + static_cast<std::int64_t>(done);
+    auto* from = const_cast<std::byte*>(data.data() + done);  // the ring's API is not const
+    if (!through_ring(true, fd, from, data.size() - done, at, n, ec)) {
+      if (done == 0) return false;
+      // The ring went away mid-way (the end of run): the rest on the pool.
+      std::size_t rest = 0;
+      on_pool([&] { rest = write_fully(fd, data.subspan(done), at, ec); }, ec);
+      done += rest;
+      return true;
+    }
+    if (ec) return true;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
 }
 
 int open_flags(const open_options& o) {
@@ -116,6 +164,8 @@ file file::create(const std::filesystem::path& path) {
 
 std::size_t file::read(std::span<std::byte> buffer, std::error_code& ec) {
   ssize_t n = 0;
+  if (through_ring(false, fd_, buffer.data(), buffer.size(), -1, n, ec))
+    return n > 0 ? static_cast<std::size_t>(n) : 0;
   on_pool(
       [&] {
         do n = ::read(fd_, buffer.data(), buffer.size());
@@ -135,6 +185,9 @@ std::size_t file::read(std::span<std::byte> buffer) {
 
 std::size_t file::read_at(std::span<std::byte> buffer, std::uint64_t offset, std::error_code& ec) {
   ssize_t n = 0;
+  if (through_ring(false, fd_, buffer.data(), buffer.size(), static_cast<std::int64_t>(offset), n,
+                   ec))
+    return n > 0 ? static_cast<std::size_t>(n) : 0;
   on_pool(
       [&] {
         do n = ::pread(fd_, buffer.data(), buffer.size(), static_cast<off_t>(offset));
@@ -154,6 +207,7 @@ std::size_t file::read_at(std::span<std::byte> buffer, std::uint64_t offset) {
 
 std::size_t file::write_all(std::span<const std::byte> data, std::error_code& ec) {
   std::size_t done = 0;
+  if (ring_write_fully(fd_, data, -1, done, ec)) return done;
   on_pool([&] { done = write_fully(fd_, data, -1, ec); }, ec);
   return done;
 }
@@ -167,6 +221,7 @@ void file::write_all(std::span<const std::byte> data) {
 std::size_t file::write_all_at(std::span<const std::byte> data, std::uint64_t offset,
                                std::error_code& ec) {
   std::size_t done = 0;
+  if (ring_write_fully(fd_, data, static_cast<std::int64_t>(offset), done, ec)) return done;
   on_pool([&] { done = write_fully(fd_, data, static_cast<std::int64_t>(offset), ec); }, ec);
   return done;
 }

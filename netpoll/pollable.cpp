@@ -120,21 +120,6 @@ bool pollable::usable(std::error_code& ec) const noexcept {
   return false;
 }
 
-namespace {
-
-// The ring of the calling worker, when a read may use it: a stackful green thread (a task has
-// no stack to keep the buffer's call open on) on a worker with a ring, not being unwound at
-// the end of weft::run (the rings are gone by then). Asked before each wait: a green thread may
-// be stolen between two reads.
-worker_ring* ring_for_read() noexcept {
-  green_thread* g = current_green();
-  if (!g || is_task(g) || shutting_down(g)) return nullptr;
-  worker* w = g->running_on;
-  return w && w->ring && w->ring->open() ? w->ring : nullptr;
-}
-
-}  // namespace
-
 ssize_t pollable::perform_raw(bool write, ssize_t (*op)(int, void*), void* ctx, std::error_code& ec,
                               bool wait_first, const ring_target* target) {
   ec.clear();
@@ -157,7 +142,7 @@ ssize_t pollable::perform_raw(bool write, ssize_t (*op)(int, void*), void* ctx, 
     }
     const std::int64_t deadline =
         (write ? write_deadline_ : read_deadline_).load(std::memory_order_relaxed);
-    if (worker_ring* ring = target ? ring_for_read() : nullptr) {
+    if (worker_ring* ring = target ? usable_ring() : nullptr) {
       // The read itself waits, on the ring, and wakes with the data.
       const ring_read_result r =
           ring_read(*ring, pd_, target->buf, target->len, target->socket, deadline);

@@ -14,8 +14,6 @@
 #include <string_view>
 
 #include "runtime/chaos.hpp"
-#include "runtime/scheduler.hpp"
-#include "weft/cancel.hpp"
 
 namespace weft::detail {
 namespace {
@@ -111,6 +109,21 @@ io_uring_sqe* worker_ring::next_sqe() noexcept {
   return sqe;
 }
 
+bool worker_ring::queue_file(ring_op& op, bool write, int fd, void* buf, std::size_t len,
+                             std::int64_t offset) noexcept {
+  io_uring_sqe* sqe = next_sqe();
+  if (!sqe) return false;
+  const auto at = static_cast<__u64>(offset);  // -1: the file's own position, advanced
+  if (write)
+    io_uring_prep_write(sqe, fd, buf, static_cast<unsigned>(len), at);
+  else
+    io_uring_prep_read(sqe, fd, buf, static_cast<unsigned>(len), at);
+  io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(&op));
+  op.owner = this;
+  ++in_flight_;
+  return true;
+}
+
 bool worker_ring::queue_read(ring_op& op, int fd, void* buf, std::size_t len,
                              bool socket) noexcept {
   io_uring_sqe* sqe = next_sqe();
@@ -184,20 +197,27 @@ void worker_ring::process_mailbox() noexcept {
 
 void worker_ring::complete(ring_op* op, int res, green_chain& out) noexcept {
   poll_descriptor* pd = op->pd;
-  poll_descriptor::side& s = pd->sides[op->dir];
+  spinlock& lock = pd ? pd->lock : op->lock;
   green_thread* g = nullptr;
-  pd->lock.lock();
+  lock.lock();
   op->result = res;
   op->done = true;
-  if (s.parked == &op->w && op->w.claim(wake_reason::notified)) {
-    s.parked = nullptr;
-    s.ring = false;
+  // Still parked on the request (on a socket: still its side's waiter), it is woken with the
+  // result; woken early, it waits on `drain` for this.
+  bool parked = true;
+  if (pd) {
+    poll_descriptor::side& s = pd->sides[op->dir];
+    parked = s.parked == &op->w;
+    if (parked) s.ring = false;
+  }
+  if (parked && op->w.claim(wake_reason::notified)) {
+    if (pd) pd->sides[op->dir].parked = nullptr;
     g = op->w.thread;
   } else if (op->drain && op->drain->claim(wake_reason::notified)) {
     g = op->drain->thread;
   }
   chaos::spin();
-  pd->lock.unlock();  // from here the op may be gone
+  lock.unlock();  // from here the op may be gone
   if (g) out.append(g);
 }
 
@@ -280,65 +300,6 @@ void worker_ring::drain_for_exit(green_chain& out) noexcept {
     reap(out, nullptr);
   }
   drained_ = true;
-}
-
-ring_read_result ring_read(worker_ring& r, poll_descriptor* pd, void* buf, std::size_t len,
-                           bool socket, std::int64_t deadline) {
-  poll_descriptor::side& s = pd->sides[0];
-  ring_op op;
-  op.pd = pd;
-  pd->lock.lock();
-  if (pd->closing()) {
-    pd->lock.unlock();
-    return {-ECANCELED, io_wait_result::closed};
-  }
-  s.ready = false;  // the read queued now is a try of its own: it takes what an edge said
-  if (s.parked) {
-    pd->lock.unlock();
-    throw std::logic_error("weft::net: two green threads read one socket at once");
-  }
-  if (!r.queue_read(op, pd->fd, buf, len, socket)) {
-    pd->lock.unlock();
-    return {-EAGAIN, io_wait_result::ready};
-  }
-  s.parked = &op.w;
-  s.ring = true;
-  if (worker* w = current_worker())
-    w->ring_reads.store(w->ring_reads.load(std::memory_order_relaxed) + 1,
-                        std::memory_order_relaxed);
-  const wake_reason why = park(op.w, &pd->lock, deadline, wait_reason::io_read);
-  pd->lock.lock();
-  const bool early = !op.done;
-  if (early) {
-    // A deadline, a cancellation, close or a kick: the read is still in flight, into `buf`.
-    if (s.parked == &op.w) s.parked = nullptr;
-    s.ring = false;
-    const worker* here = current_worker();
-    const bool mine = here && here->ring == op.owner;
-    if (mine) op.owner->queue_cancel(op);
-    pd->lock.unlock();
-    if (!mine) op.owner->post_cancel(op);
-    pd->lock.lock();
-    if (!op.done) {
-      waiter drained;
-      op.drain = &drained;
-      weft::cancel_shield shield;  // this wait is the cancellation's own: nothing may end it
-      park(drained, &pd->lock, no_deadline, wait_reason::io_read);
-    } else {
-      pd->lock.unlock();
-    }
-  } else {
-    pd->lock.unlock();
-  }
-  if (op.result != -ECANCELED || !early) return {op.result, io_wait_result::ready};
-  switch (why) {
-    case wake_reason::timed_out:
-      return {-ECANCELED, io_wait_result::timed_out};
-    case wake_reason::cancelled:
-      return {-ECANCELED, io_wait_result::cancelled};
-    default:
-      return {-ECANCELED, pd->closing() ? io_wait_result::closed : io_wait_result::ready};
-  }
 }
 
 }  // namespace weft::detail

@@ -44,15 +44,15 @@ enum class poller_kind : std::uint8_t { epoll, io_uring };
 poller_kind choose_poller(const char* requested);
 const char* poller_name(poller_kind k) noexcept;
 
-// A read in flight on a worker's ring.
+// A request in flight on a worker's ring: a socket's read (with its descriptor) or a file call.
 struct ring_op {
   waiter w;                 // what the green thread parks on (also its side's `parked`)
   waiter* drain = nullptr;  // woken early: it waits here for the completion
+  spinlock lock;            // guards what follows for a request without a descriptor
   worker_ring* owner = nullptr;
   poll_descriptor* pd = nullptr;
-  int result = 0;            // the completion's result: bytes, or -errno
-  bool done = false;         // the completion arrived (under pd->lock)
-  bool cancel_sent = false;  // a cancel for it was queued or posted
+  int result = 0;     // the completion's result: bytes, or -errno
+  bool done = false;  // the completion arrived (under pd->lock, or `lock`)
   std::uint8_t dir = 0;
 };
 
@@ -63,10 +63,19 @@ struct ring_read_result {
   long n;
   io_wait_result early;
 };
-// On a worker with a ring, from a green thread: parks until the read completes. Throws
+// The calling worker's ring, when a request may wait on it: a stackful green thread (a task has
+// no stack to hold the call open on) on a worker with an open ring, not being unwound at the
+// end of weft::run (the rings are drained by then). Null: wait as under epoll.
+worker_ring* usable_ring() noexcept;
+// From a green thread on `r`'s worker: parks until the read completes. Throws
 // std::logic_error if another green thread reads the same descriptor.
 ring_read_result ring_read(worker_ring& r, poll_descriptor* pd, void* buf, std::size_t len,
                            bool socket, std::int64_t deadline);
+// A regular file's read or write of up to `len` bytes at `offset` (-1: the file position)
+// through `r`, parked meanwhile; cancellable as weft::blocking is. -EAGAIN: the ring had no
+// room (use the blocking pool).
+ring_read_result ring_file_io(worker_ring& r, bool write, int fd, void* buf, std::size_t len,
+                              std::int64_t offset);
 
 class worker_ring {
  public:
@@ -79,6 +88,9 @@ class worker_ring {
   // Owner thread: queues a read of `len` bytes into `buf` (recv for a socket, read otherwise)
   // whose completion finishes `op`. False if the ring has no room even after a submit.
   bool queue_read(ring_op& op, int fd, void* buf, std::size_t len, bool socket) noexcept;
+  // Owner thread: queues a file read or write (netpoll/ring_wait.cpp).
+  bool queue_file(ring_op& op, bool write, int fd, void* buf, std::size_t len,
+                  std::int64_t offset) noexcept;
   // Owner thread: queues a cancel of `op`'s request.
   void queue_cancel(const ring_op& op) noexcept;
   // Any thread: asks the owner to cancel `op`'s request (and wakes it).

@@ -25,6 +25,8 @@ def detail_tables(raw):
         http_table(raw / "http_pipelined.txt", "HTTP plaintext, TechEmpower's shape: 16 "
                    "pipelined requests per write; server pinned to core 0, the generator on the "
                    "other (p99: per request with wrk, per batch of 16 with pipegen)") + \
+        http_table(raw / "tcp_echo.txt", "TCP echo, 64-byte messages: server pinned to core 0, "
+                   "pipegen --echo on the other (a message counts as a request)") + \
         tail_text(raw / "tail.txt")
 
 
@@ -107,7 +109,8 @@ def http_table(path, title):
         parts = line.split()
         f = kv(parts[2:])
         runs[(int(f["conns"]), f.get("gen", "wrk"), parts[1])].append(f)
-    names = {"epoll": "floor: plain epoll, 1 thread", "weft": "weft, 1 worker", "go": "Go, 1 P",
+    names = {"epoll": "floor: plain epoll, 1 thread", "weft": "weft, 1 worker",
+             "weft-uring": "weft, 1 worker, io_uring", "go": "Go, 1 P",
              "tokio": "Tokio, 1 worker", "threads": "OS thread per connection"}
     out = ["", f"### {title}", "",
            "| connections | generator | server | req/s | spread | p99 | server CPU µs per request "

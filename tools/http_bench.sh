@@ -10,8 +10,10 @@
 # its core before any of the servers does. cpu_us_per_req is the server's utime + stime over the
 # timed window per request; *_core_busy is each core's busy share over that window, so a reader
 # sees which side was the bottleneck. p99 is per request with wrk, per batch with pipegen.
-#   http_bench <out file> <runs> <seconds> <depth> <conns,...> <wrk|pipegen=binary>
-#              <server=binary>...   (server: weft, go, tokio, threads or epoll)
+#   http_bench <out file> <runs> <seconds> <depth> <conns,...> <wrk|pipegen=binary|
+#              pipegen-echo=binary> <server=binary>...
+#   (server: weft, weft-uring (weft with WEFT_POLLER=io_uring), go, tokio, threads or epoll;
+#   pipegen-echo loads a TCP echo server with 64-byte messages instead of HTTP)
 
 # The busy and total jiffies of one CPU from /proc/stat ("busy total").
 http_cpu_jiffies() {
@@ -39,6 +41,9 @@ http_bench() {
         port_file="$(mktemp)"
         case "$server" in
           weft | threads | epoll) taskset -c "$server_core" "$bin" --port 0 --workers 1 >"$port_file" & ;;
+          weft-uring)
+            WEFT_POLLER=io_uring taskset -c "$server_core" "$bin" --port 0 --workers 1 >"$port_file" &
+            ;;
           go | tokio) taskset -c "$server_core" "$bin" -port 0 -workers 1 >"$port_file" & ;;
           *) echo "http_bench: unknown server $server" >&2; return 1 ;;
         esac
@@ -57,11 +62,13 @@ http_bench() {
         cpu0="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
         s0="$(http_cpu_jiffies "$server_core")"
         w0="$(http_cpu_jiffies "$wrk_core")"
-        if [[ $gen == pipegen ]]; then
+        if [[ $gen == pipegen* ]]; then
           # The server's CPU is read after pipegen's warm-up second, for its timed window only.
           local gen_out
           gen_out="$(mktemp)"
-          taskset -c "$wrk_core" "$gen_bin" --port "$port" --connections "$conns" \
+          local -a echo_flag=()
+          [[ $gen == pipegen-echo ]] && echo_flag=(--echo)
+          taskset -c "$wrk_core" "$gen_bin" "${echo_flag[@]}" --port "$port" --connections "$conns" \
             --depth "$depth" --duration "$secs" --warmup 1 >"$gen_out" 2>&1 &
           local gen_pid=$!
           sleep 1
@@ -84,7 +91,7 @@ http_bench() {
         local rps p99 errors cpu_us server_busy wrk_busy
         rps="$(awk '/^Requests\/sec:/ {print $2} /^pipegen / {sub(/rps=/, "", $2); print $2}' <<<"$report")"
         p99="$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; print v}' <<<"$report")"
-        [[ $gen == pipegen ]] && p99="$(sed -n 's/.*batch_p99_ms=\([0-9.]*\).*/\1/p' <<<"$report")"
+        [[ $gen == pipegen* ]] && p99="$(sed -n 's/.*batch_p99_ms=\([0-9.]*\).*/\1/p' <<<"$report")"
         errors="$(awk '/Socket errors|Non-2xx/ {print} /^pipegen / && $4 != "errors=0" {print $4}' \
           <<<"$report" | tr '\n' ' ')"
         # Clock ticks are 10 ms: over 5 s and ~100K req/s, still within a few per cent.
