@@ -3,6 +3,7 @@
 #include <liburing.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -141,6 +142,33 @@ bool worker_ring::queue_read(ring_op& op, int fd, void* buf, std::size_t len,
   return true;
 }
 
+bool worker_ring::queue_send(ring_op& op, int fd, const void* buf, std::size_t len) noexcept {
+  io_uring_sqe* sqe = next_sqe();
+  if (!sqe) return false;
+  io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL);
+  io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(&op));
+  op.owner = this;
+  ++in_flight_;
+  ++queued_sends_;
+  return true;
+}
+
+bool worker_ring::queue_msg(ring_op& op, int fd, msghdr* msg, bool send) noexcept {
+  io_uring_sqe* sqe = next_sqe();
+  if (!sqe) return false;
+  // No POLL_FIRST: a datagram may well be queued already, and the kernel's first try is free.
+  if (send) {
+    io_uring_prep_sendmsg(sqe, fd, msg, MSG_NOSIGNAL);
+    ++queued_sends_;
+  } else {
+    io_uring_prep_recvmsg(sqe, fd, msg, MSG_CMSG_CLOEXEC);
+  }
+  io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(&op));
+  op.owner = this;
+  ++in_flight_;
+  return true;
+}
+
 void worker_ring::queue_cancel(const ring_op& op) noexcept {
   io_uring_sqe* sqe = next_sqe();
   if (!sqe) return;  // cannot happen after a submit; the read still completes on its own
@@ -173,6 +201,12 @@ void worker_ring::wake() noexcept {
 
 bool worker_ring::wants_enter() const noexcept {
   return io_uring_sq_ready(ring_) != 0 || io_uring_cq_ready(ring_) != 0 ||
+         (IO_URING_READ_ONCE(*ring_->sq.kflags) & IORING_SQ_TASKRUN) ||
+         has_mail_.load(std::memory_order_relaxed);
+}
+
+bool worker_ring::has_results() const noexcept {
+  return io_uring_cq_ready(ring_) != 0 ||
          (IO_URING_READ_ONCE(*ring_->sq.kflags) & IORING_SQ_TASKRUN) ||
          has_mail_.load(std::memory_order_relaxed);
 }
@@ -217,8 +251,12 @@ void worker_ring::complete(ring_op* op, int res, green_chain& out) noexcept {
     g = op->drain->thread;
   }
   chaos::spin();
+  const bool sent = pd && op->dir == 1;
   lock.unlock();  // from here the op may be gone
-  if (g) out.append(g);
+  if (g) {
+    out.append(g);
+    out.brief += sent;
+  }
 }
 
 void worker_ring::reap(green_chain& out, netpoller* np) noexcept {
@@ -255,6 +293,7 @@ void worker_ring::reap(green_chain& out, netpoller* np) noexcept {
 
 void worker_ring::pass(green_chain& out) noexcept {
   process_mailbox();
+  queued_sends_ = 0;
   io_uring_submit_and_get_events(ring_);
   reap(out, netpoller::started());
 }
@@ -276,6 +315,7 @@ void worker_ring::block(std::int64_t deadline, netpoller* np, green_chain& out) 
     }
   }
   io_uring_cqe* cqe;
+  queued_sends_ = 0;
   if (deadline == no_deadline) {
     io_uring_submit_and_wait_timeout(ring_, &cqe, 1, nullptr, nullptr);
   } else {

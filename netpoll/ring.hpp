@@ -1,8 +1,9 @@
 // The io_uring backend: one ring per worker, created on the worker's own thread (SINGLE_ISSUER,
-// DEFER_TASKRUN), used for what saves a system call: a stream read that would wait is queued on
-// the ring and its data arrives with the wake-up, instead of a readiness event followed by a
-// read. Readiness for everything else (writes, accept, connect, datagrams, fd_waiter, tasks)
-// stays with the process's epoll, which the blocking worker watches through its ring.
+// DEFER_TASKRUN), used for what saves a system call: a stream read or a datagram receive that
+// would wait is queued on the ring and its data arrives with the wake-up, instead of a readiness
+// event followed by a read; a socket's send (stream or datagram) is queued at once, and many
+// go out in one io_uring_enter. Readiness for everything else (accept, connect, fd_waiter,
+// tasks) stays with the process's epoll, which the blocking worker watches through its ring.
 //
 // Invariants:
 // - Only the owning worker's thread touches the ring's queues (SQEs, CQEs); other threads reach
@@ -23,6 +24,7 @@
 
 #include "poller.hpp"
 #include "runtime/green_thread.hpp"
+#include "weft/detail/pollable.hpp"
 #include "weft/detail/spinlock.hpp"
 #include "weft/detail/waiter.hpp"
 
@@ -44,7 +46,7 @@ enum class poller_kind : std::uint8_t { epoll, io_uring };
 poller_kind choose_poller(const char* requested);
 const char* poller_name(poller_kind k) noexcept;
 
-// A request in flight on a worker's ring: a socket's read (with its descriptor) or a file call.
+// A request in flight on a worker's ring: a socket's call (with its descriptor) or a file call.
 struct ring_op {
   waiter w;                 // what the green thread parks on (also its side's `parked`)
   waiter* drain = nullptr;  // woken early: it waits here for the completion
@@ -67,10 +69,11 @@ struct ring_read_result {
 // no stack to hold the call open on) on a worker with an open ring, not being unwound at the
 // end of weft::run (the rings are drained by then). Null: wait as under epoll.
 worker_ring* usable_ring() noexcept;
-// From a green thread on `r`'s worker: parks until the read completes. Throws
-// std::logic_error if another green thread reads the same descriptor.
-ring_read_result ring_read(worker_ring& r, poll_descriptor* pd, void* buf, std::size_t len,
-                           bool socket, std::int64_t deadline);
+// From a green thread on `r`'s worker: queues `t` (a read, a send, a datagram's recvmsg or
+// sendmsg) and parks until it completes. Throws std::logic_error if another green thread reads
+// (writes) the same descriptor at once.
+ring_read_result ring_socket_io(worker_ring& r, poll_descriptor* pd, const ring_target& t,
+                                std::int64_t deadline);
 // A regular file's read or write of up to `len` bytes at `offset` (-1: the file position)
 // through `r`, parked meanwhile; cancellable as weft::blocking is. -EAGAIN: the ring had no
 // room (use the blocking pool).
@@ -88,6 +91,10 @@ class worker_ring {
   // Owner thread: queues a read of `len` bytes into `buf` (recv for a socket, read otherwise)
   // whose completion finishes `op`. False if the ring has no room even after a submit.
   bool queue_read(ring_op& op, int fd, void* buf, std::size_t len, bool socket) noexcept;
+  // Owner thread: queues a send of `len` bytes from `buf` on socket `fd`.
+  bool queue_send(ring_op& op, int fd, const void* buf, std::size_t len) noexcept;
+  // Owner thread: queues a datagram's recvmsg (sendmsg) through `msg`.
+  bool queue_msg(ring_op& op, int fd, msghdr* msg, bool send) noexcept;
   // Owner thread: queues a file read or write (netpoll/ring_wait.cpp).
   bool queue_file(ring_op& op, bool write, int fd, void* buf, std::size_t len,
                   std::int64_t offset) noexcept;
@@ -101,6 +108,12 @@ class worker_ring {
   // Whether the owner should enter the kernel now: completions wait for it (the kernel sets a
   // flag), a cancel was posted, or many requests are queued.
   bool wants_enter() const noexcept;
+  // Whether entering would reap something: completions or a posted cancel wait for it. (An
+  // idle worker with only requests queued submits them as it blocks, in the same entry.)
+  bool has_results() const noexcept;
+  // Whether a send waits to be submitted: a busy worker enters soon for it, as a plain send
+  // would have gone out at once.
+  bool has_queued_sends() const noexcept { return queued_sends_ != 0; }
   // Owner thread: submits what is queued and reaps what completed, without waiting; the green
   // threads made runnable go to `out`.
   void pass(green_chain& out) noexcept;
@@ -125,7 +138,8 @@ class worker_ring {
   bool wake_armed_ = false;
   bool epoll_armed_ = false;
   bool drained_ = false;
-  std::uint32_t in_flight_ = 0;  // reads and cancels not yet completed
+  std::uint32_t in_flight_ = 0;     // reads and cancels not yet completed
+  std::uint32_t queued_sends_ = 0;  // sends queued since the last submit
   std::atomic<bool> wake_pending_{false};
 
   // Cancels posted by other threads: keys copied, never pointers kept (the op may be gone).

@@ -50,10 +50,11 @@ ring_read_result outcome(const ring_op& op, bool early, wake_reason why, bool cl
   }
 }
 
-void count_ring_wait() noexcept {
-  if (worker* w = current_worker())
-    w->ring_reads.store(w->ring_reads.load(std::memory_order_relaxed) + 1,
-                        std::memory_order_relaxed);
+void count_ring_wait(bool send) noexcept {
+  if (worker* w = current_worker()) {
+    std::atomic<std::uint64_t>& n = send ? w->ring_sends : w->ring_reads;
+    n.store(n.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
 }
 
 }  // namespace
@@ -65,11 +66,14 @@ worker_ring* usable_ring() noexcept {
   return w && w->ring && w->ring->open() ? w->ring : nullptr;
 }
 
-ring_read_result ring_read(worker_ring& r, poll_descriptor* pd, void* buf, std::size_t len,
-                           bool socket, std::int64_t deadline) {
-  poll_descriptor::side& s = pd->sides[0];
+ring_read_result ring_socket_io(worker_ring& r, poll_descriptor* pd, const ring_target& t,
+                                std::int64_t deadline) {
+  const bool send = t.send;
+  poll_descriptor::side& s = pd->sides[send ? 1 : 0];
   ring_op op;
   op.pd = pd;
+  op.dir = send ? 1 : 0;
+  const wait_reason what = send ? wait_reason::io_write : wait_reason::io_read;
   pd->lock.lock();
   if (pd->closing()) {
     pd->lock.unlock();
@@ -78,22 +82,26 @@ ring_read_result ring_read(worker_ring& r, poll_descriptor* pd, void* buf, std::
   s.ready = false;  // the read queued now is a try of its own: it takes what an edge said
   if (s.parked) {
     pd->lock.unlock();
-    throw std::logic_error("weft::net: two green threads read one socket at once");
+    throw std::logic_error(send ? "weft::net: two green threads write one socket at once"
+                                : "weft::net: two green threads read one socket at once");
   }
-  if (!r.queue_read(op, pd->fd, buf, len, socket)) {
+  const bool queued = t.msg  ? r.queue_msg(op, pd->fd, t.msg, send)
+                      : send ? r.queue_send(op, pd->fd, t.buf, t.len)
+                             : r.queue_read(op, pd->fd, t.buf, t.len, t.socket);
+  if (!queued) {
     pd->lock.unlock();
     return {-EAGAIN, io_wait_result::ready};
   }
   s.parked = &op.w;
   s.ring = true;
-  count_ring_wait();
-  const wake_reason why = park(op.w, &pd->lock, deadline, wait_reason::io_read);
+  count_ring_wait(send);
+  const wake_reason why = park(op.w, &pd->lock, deadline, what);
   pd->lock.lock();
   if (!op.done) {  // still in flight, into `buf`: no longer this side's waiter
     if (s.parked == &op.w) s.parked = nullptr;
     s.ring = false;
   }
-  const bool early = settle(op, pd->lock, wait_reason::io_read);
+  const bool early = settle(op, pd->lock, what);
   return outcome(op, early, why, pd->closing());
 }
 
@@ -105,7 +113,7 @@ ring_read_result ring_file_io(worker_ring& r, bool write, int fd, void* buf, std
     op.lock.unlock();
     return {-EAGAIN, io_wait_result::ready};
   }
-  count_ring_wait();
+  count_ring_wait(false);
   const wake_reason why = park(op.w, &op.lock, no_deadline, wait_reason::blocking);
   op.lock.lock();
   const bool early = settle(op, op.lock, wait_reason::blocking);

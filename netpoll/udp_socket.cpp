@@ -96,15 +96,33 @@ std::size_t udp_socket::receive(std::span<std::byte> buffer, sockaddr_storage* f
   drained_ = false;
   std::size_t size = 0;
   int flags = 0;
-  const ssize_t count = perform(
+  struct lookahead {
+    std::span<std::byte> buffer;
+    sockaddr_storage* from;
+    socklen_t* from_len;
+    std::unique_ptr<held_datagram>& held;
+    std::size_t& size;
+    int& flags;
+  } call{buffer, from, from_len, held_, size, flags};
+  // Under io_uring, a receive that would wait takes one datagram into the caller's buffer
+  // through the worker's ring instead (no lookahead then).
+  iovec iov{buffer.data(), buffer.size()};
+  msghdr msg{};
+  msg.msg_name = from;
+  msg.msg_namelen = from ? sizeof(sockaddr_storage) : 0;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  detail::ring_target target{nullptr, 0, true, false, &msg};
+  const ssize_t count = perform_raw(
       false,
-      [&](int fd) -> ssize_t {
+      [](int fd, void* ctx) -> ssize_t {
+        auto& c = *static_cast<lookahead*>(ctx);
         std::byte* area = lookahead_area();
-        iovec iov[2] = {{buffer.data(), buffer.size()}, {area, max_datagram}};
+        iovec iov[2] = {{c.buffer.data(), c.buffer.size()}, {area, max_datagram}};
         sockaddr_storage next_from;
         mmsghdr m[2]{};
-        m[0].msg_hdr.msg_name = from;
-        m[0].msg_hdr.msg_namelen = from ? sizeof(sockaddr_storage) : 0;
+        m[0].msg_hdr.msg_name = c.from;
+        m[0].msg_hdr.msg_namelen = c.from ? sizeof(sockaddr_storage) : 0;
         m[0].msg_hdr.msg_iov = &iov[0];
         m[0].msg_hdr.msg_iovlen = 1;
         m[1].msg_hdr.msg_name = &next_from;
@@ -113,12 +131,12 @@ std::size_t udp_socket::receive(std::span<std::byte> buffer, sockaddr_storage* f
         m[1].msg_hdr.msg_iovlen = 1;
         const int r = ::recvmmsg(fd, m, 2, MSG_DONTWAIT | MSG_CMSG_CLOEXEC, nullptr);
         if (r <= 0) return r;
-        size = m[0].msg_len;
-        flags = m[0].msg_hdr.msg_flags;
-        if (from_len) *from_len = m[0].msg_hdr.msg_namelen;
+        c.size = m[0].msg_len;
+        c.flags = m[0].msg_hdr.msg_flags;
+        if (c.from_len) *c.from_len = m[0].msg_hdr.msg_namelen;
         if (r == 2) {
-          if (!held_) held_ = std::make_unique<held_datagram>();
-          held_datagram& h = *held_;
+          if (!c.held) c.held = std::make_unique<held_datagram>();
+          held_datagram& h = *c.held;
           h.bytes.assign(area, area + m[1].msg_len);
           h.from = next_from;
           h.from_len = m[1].msg_hdr.msg_namelen;
@@ -127,8 +145,16 @@ std::size_t udp_socket::receive(std::span<std::byte> buffer, sockaddr_storage* f
         }
         return r;
       },
-      ec, wait_first);
+      &call, ec, wait_first, &target);
   if (count < 0) return 0;
+  if (target.on_ring) {
+    // One datagram, and whether more wait is unknown: the next receive asks the ring again,
+    // whose first try is the kernel's own, without a system call of ours.
+    drained_ = true;
+    if (from_len) *from_len = msg.msg_namelen;
+    if (msg.msg_flags & MSG_TRUNC) ec = std::make_error_code(std::errc::message_size);
+    return static_cast<std::size_t>(count);
+  }
   drained_ = count == 1;
   if (flags & MSG_TRUNC) ec = std::make_error_code(std::errc::message_size);
   return size;

@@ -211,7 +211,7 @@ void scheduler::queue_polled(worker& w, green_chain& ready) noexcept {
     push_local(w, g);
     g = nx;
   }
-  if (ready.size > 1 && !single_) wake_idle_worker();
+  if (ready.size - ready.brief > 1 && !single_) wake_idle_worker();
 }
 
 void scheduler::stop_spinning(worker& w) {
@@ -287,6 +287,8 @@ green_thread* scheduler::find_runnable(worker& w) {
       }
       poll_network(w);  // so that busy workers still see sockets become ready (Tokio's 61)
       if (w.ring && w.ring->wants_enter()) ring_pass(w);  // and their reads complete
+    } else if (w.ring && (w.tick % ring_send_interval) == 0 && w.ring->has_queued_sends()) {
+      ring_pass(w);  // sends wait for no more than a few switches, reads for the check above
     }
     sync_queue_mode(w);
     if (!single_ && chaos::chance(20)) {  // a forced steal, through the thieves' door
@@ -306,8 +308,14 @@ green_thread* scheduler::find_runnable(worker& w) {
         return g;
       }
     }
-    if (w.ring && w.ring->wants_enter() && ring_pass(w)) continue;
-    if (poll_network(w)) continue;
+    if (w.ring) {
+      // Alone, a worker enters only for what it would reap: what is queued is submitted by the
+      // idle wait below, in the same entry, which also watches the process's epoll. With
+      // others, it submits first: it may spin and steal for a while before it waits.
+      if ((w.ring->has_results() || (!single_ && w.ring->wants_enter())) && ring_pass(w)) continue;
+    } else if (poll_network(w)) {
+      continue;
+    }
     if (!single_) {
       const int busy = static_cast<int>(worker_count()) - nidle_.load();
       if (w.spinning || 2 * nspinning_.load() < busy) {

@@ -138,6 +138,9 @@ struct green_chain {
   green_thread* head = nullptr;
   green_thread* tail = nullptr;
   std::uint32_t size = 0;
+  // Of those, ones a poll woke from a finished send: they mostly go straight on to their next
+  // wait, so they do not count as work worth waking another worker for.
+  std::uint32_t brief = 0;
 
   void append(green_thread* g) noexcept {
     g->next = nullptr;

@@ -684,7 +684,10 @@ void scheduler::unwind_remaining() {
 void scheduler::fill_stats(runtime_stats& out) const noexcept {
   out.workers = worker_count();
   out.poller = poller_name(poller_);
-  for (auto& v : workers_) out.ring_reads += v->ring_reads.load(std::memory_order_relaxed);
+  for (auto& v : workers_) {
+    out.ring_reads += v->ring_reads.load(std::memory_order_relaxed);
+    out.ring_sends += v->ring_sends.load(std::memory_order_relaxed);
+  }
   out.spare_workers = active_spares_.load(std::memory_order_relaxed);
   std::uint64_t created = external_created_.load(std::memory_order_relaxed);
   std::uint64_t finished = external_finished_.load(std::memory_order_relaxed);

@@ -97,6 +97,7 @@ struct alignas(64) worker {
   std::atomic<std::uint64_t> tasks_created{0}, tasks_finished{0};  // stackless ones, of those
   std::atomic<std::uint64_t> parks{0}, resumes{0};  // parked now = Σparks − Σresumes
   std::atomic<std::uint64_t> ring_reads{0};         // reads that waited on its ring
+  std::atomic<std::uint64_t> ring_sends{0};         // sends queued on its ring
 
   // This thread's errno and C++ exception globals (thread_state.hpp).
   int* errno_slot = nullptr;
@@ -122,6 +123,8 @@ struct alignas(64) worker {
 // Go's constants: check the global queue every 61 ticks so it cannot starve; at most 3 runnext
 // runs in a row (Tokio) so two green threads waking each other cannot starve the rest.
 inline constexpr std::uint32_t global_check_interval = 61;
+// Under io_uring, how many switches a busy worker lets queued sends wait before entering.
+inline constexpr std::uint32_t ring_send_interval = 16;
 inline constexpr std::uint32_t runnext_cap = 3;
 
 class scheduler {

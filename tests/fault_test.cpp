@@ -196,10 +196,12 @@ TEST_P(fault_test, interrupted_calls_lose_nothing) {
   constexpr int datagrams = 200;
   int tcp_ok = 0, udp_ok = 0, unix_ok = 0, pipe_ok = 0;
   std::uint64_t injected = 0;
+  bool rings = false;
   {
     faults::scoped on(faults::mode::eintr);
     weft::run(
         [&] {
+          rings = std::string_view(weft::stats().poller) == "io_uring";
           // TCP: echo of 64 KiB per connection, each byte checked.
           auto l = net::tcp_listener::bind("127.0.0.1:0");
           weft::scope server;
@@ -257,7 +259,9 @@ TEST_P(fault_test, interrupted_calls_lose_nothing) {
   EXPECT_EQ(udp_ok, datagrams);
   EXPECT_EQ(unix_ok, 1);
   EXPECT_EQ(pipe_ok, 1);
-  EXPECT_GT(injected, 1000u);  // the faults were really there
+  // The faults were really there (under io_uring, sends and the reads that wait go through the
+  // ring, which no signal interrupts: fewer plain calls are left to fail).
+  EXPECT_GT(injected, rings ? 200u : 1000u);
   EXPECT_EQ(open_descriptors(), before);
 }
 

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "test_support.hpp"
 
@@ -201,6 +202,224 @@ TEST_P(ring_test, readers_parked_on_rings_are_unwound_at_the_end_of_run) {
       },
       ring_cfg());
   EXPECT_EQ(unwound.load(), 100);
+}
+
+// A byte pattern whose every position is checkable: 4 MiB sent in one call and in 64 KiB calls.
+std::byte pattern_at(std::size_t i) {
+  return static_cast<std::byte>((i * 131 + i / 4096) & 0xff);
+}
+
+TEST_P(ring_test, sends_go_through_the_ring_and_a_slow_reader_gets_every_byte_in_order) {
+  if (!rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
+  rounds([](int round) {
+    if (round >= 4) return;  // 16 MiB through a socket per worker count is enough
+    constexpr std::size_t total = 4u << 20;
+    const std::uint64_t before = weft::stats().ring_sends;
+    auto ab = unix_stream::pair();  // clang 14 cannot capture a structured binding
+    auto& a = ab.first;
+    auto& b = ab.second;
+    auto writer = weft::spawn([&a, round] {
+      std::vector<std::byte> data(total);
+      for (std::size_t i = 0; i < total; ++i) data[i] = pattern_at(i);
+      if (round % 2 == 0) {
+        a.write_all(data);  // waits for room many times: the kernel takes it in parts
+      } else {
+        for (std::size_t at = 0; at < total; at += 65536)
+          a.write_all(std::span(data).subspan(at, 65536));
+      }
+      a.shutdown();
+    });
+    std::vector<std::byte> buf(100'000);
+    std::size_t got = 0, wrong = 0;
+    for (int pass = 0;; ++pass) {
+      const std::size_t n = b.read(buf);
+      if (n == 0) break;
+      for (std::size_t i = 0; i < n; ++i) wrong += buf[i] != pattern_at(got + i);
+      got += n;
+      if (pass % 8 == 0) weft::sleep_for(100us);  // slower than the writer: it waits for room
+    }
+    writer.join();
+    EXPECT_EQ(got, total);
+    EXPECT_EQ(wrong, 0u);
+    EXPECT_GT(weft::stats().ring_sends - before, 0u);
+  });
+}
+
+// Fills `a`'s send buffer (and `b`'s receive buffer) until a send has to wait.
+std::size_t fill_until_full(unix_stream& a) {
+  std::vector<std::byte> chunk(65536, std::byte{7});
+  std::size_t sent = 0;
+  a.set_write_timeout(5ms);
+  for (;;) {
+    std::error_code ec;
+    sent += a.write_all(chunk, ec);
+    if (ec) {
+      EXPECT_EQ(ec, std::errc::timed_out);
+      break;
+    }
+  }
+  a.set_write_deadline(unix_stream::clock::time_point::max());
+  return sent;
+}
+
+// Everything `b` can read before it would wait: what the other end really sent.
+std::size_t drain(unix_stream& b) {
+  std::vector<std::byte> buf(65536);
+  std::size_t got = 0;
+  b.set_read_timeout(20ms);
+  for (;;) {
+    std::error_code ec;
+    const std::size_t n = b.read(buf, ec);
+    if (ec || n == 0) break;
+    got += n;
+  }
+  return got;
+}
+
+TEST_P(ring_test,
+       a_send_waiting_for_room_ends_on_its_deadline_close_or_cancel_and_says_how_much_went) {
+  if (!rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
+  rounds([](int) {
+    // A deadline: write_all reports exactly what the reader will find, no more, no less.
+    auto ab = unix_stream::pair();  // clang 14 cannot capture a structured binding
+    auto& a = ab.first;
+    auto& b = ab.second;
+    const std::size_t sent = fill_until_full(a);
+    EXPECT_EQ(drain(b), sent);
+
+    // close() from another green thread ends a waiting send with bad_file_descriptor.
+    auto cd = unix_stream::pair();
+    auto& c = cd.first;
+    fill_until_full(c);
+    auto closed = weft::spawn([&c] {
+      std::vector<std::byte> more(65536);
+      std::error_code ec;
+      c.write_all(more, ec);
+      return ec;
+    });
+    weft_test::wait_until_parked(1);
+    c.close();
+    EXPECT_EQ(closed.join(), std::errc::bad_file_descriptor);
+
+    // A cancellation ends it too, and the bytes it reports are the bytes that went.
+    auto ef = unix_stream::pair();
+    auto& e = ef.first;
+    auto& f = ef.second;
+    const std::size_t before = fill_until_full(e);
+    std::size_t more_sent = 0;
+    auto cancelled = weft::spawn([&e, &more_sent] {
+      std::vector<std::byte> more(65536);
+      std::error_code ec;
+      more_sent = e.write_all(more, ec);
+      return ec;
+    });
+    weft_test::wait_until_parked(1);
+    cancelled.cancel();
+    try {
+      EXPECT_EQ(cancelled.join(), std::errc::operation_canceled);
+    } catch (const weft::cancelled&) {
+      // join() reports the request itself when the green thread ended by it
+    }
+    EXPECT_EQ(drain(f), before + more_sent);
+
+    // A peer that is gone: broken_pipe, and no SIGPIPE.
+    auto gh = unix_stream::pair();
+    gh.second.close();
+    std::error_code ec;
+    gh.first.write_all(bytes("nobody"), ec);
+    EXPECT_EQ(ec, std::errc::broken_pipe);
+  });
+}
+
+TEST_P(ring_test, datagrams_waited_for_on_the_ring_arrive_whole_once_and_from_their_sender) {
+  if (!rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
+  rounds([](int round) {
+    if (round >= 4) return;
+    const std::uint64_t reads = weft::stats().ring_reads, sends = weft::stats().ring_sends;
+    // UDP: the echo and the client each wait before the other sends, so every receive is the
+    // ring's; each datagram is numbered, and comes back once, whole, from the right address.
+    auto server = weft::net::udp_socket::bind("127.0.0.1:0");
+    auto client = weft::net::udp_socket::connect(server.local_address().to_string());
+    constexpr int count = 300;
+    auto echo = weft::spawn([&server] {
+      std::byte buf[128];
+      weft::net::address from, first;
+      for (int i = 0; i < count; ++i) {
+        const std::size_t n = server.recv_from(buf, from);
+        if (i == 0) first = from;
+        EXPECT_EQ(from.to_string(), first.to_string());
+        server.send_to(std::span(buf, n), from);
+      }
+    });
+    int whole = 0;
+    for (int i = 0; i < count; ++i) {
+      const std::string m = "datagram " + std::to_string(i);
+      client.send(m);
+      char buf[128];
+      const std::size_t n = client.recv(std::as_writable_bytes(std::span(buf)));
+      whole += std::string_view(buf, n) == m;
+    }
+    echo.join();
+    EXPECT_EQ(whole, count);
+    EXPECT_EQ(client.local_address().to_string(),
+              [&] {  // what the echo saw as the sender
+                weft::net::address from;
+                auto waiting = weft::spawn([&] {
+                  std::byte b[8];
+                  server.recv_from(b, from);
+                });
+                weft_test::wait_until_parked(1);
+                client.send("who");
+                waiting.join();
+                return from.to_string();
+              }());
+
+    // Longer than the buffer while waiting on the ring: reported, the buffer filled, the next
+    // datagram intact.
+    auto cut = weft::spawn([&server] {
+      std::byte small[10];
+      weft::net::address from;
+      std::error_code ec;
+      const std::size_t n = server.recv_from(small, from, ec);
+      return std::make_pair(n, ec);
+    });
+    weft_test::wait_until_parked(1);
+    client.send(std::string(1000, 'x'));
+    const auto [n, ec] = cut.join();
+    EXPECT_EQ(n, 10u);
+    EXPECT_EQ(ec, std::errc::message_size);
+    client.send("next");
+    std::byte buf[16];
+    weft::net::address from;
+    EXPECT_EQ(server.recv_from(buf, from), 4u);
+
+    // A deadline ends a receive on the ring; the datagram sent after it is not lost.
+    server.set_read_timeout(2ms);
+    std::error_code late;
+    EXPECT_EQ(server.recv_from(buf, from, late), 0u);
+    EXPECT_EQ(late, std::errc::timed_out);
+    client.send("late");
+    server.set_read_deadline(std::chrono::steady_clock::time_point::max());
+    EXPECT_EQ(server.recv_from(buf, from), 4u);
+
+    // Unix datagrams, received on the ring.
+    auto ud = weft::net::unix_datagram::pair();
+    auto& u = ud.first;
+    auto& d = ud.second;
+    auto got = weft::spawn([&d] {
+      std::byte b[64];
+      std::size_t total = 0;
+      for (int i = 0; i < 50; ++i) total += d.recv(b);
+      return total;
+    });
+    for (int i = 0; i < 50; ++i) {
+      weft_test::wait_until_parked(1);
+      u.send(std::as_bytes(std::span("0123456789", 10)));
+    }
+    EXPECT_EQ(got.join(), 500u);
+    EXPECT_GE(weft::stats().ring_reads - reads, std::uint64_t{2 * count});
+    EXPECT_GE(weft::stats().ring_sends - sends, std::uint64_t{2 * count});
+  });
 }
 
 TEST_P(ring_test, file_reads_and_writes_go_through_the_ring_with_every_byte) {

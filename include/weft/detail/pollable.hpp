@@ -23,6 +23,19 @@ namespace weft::detail {
 
 struct poll_descriptor;
 
+// A call of pollable::perform_raw as a request that may wait on an io_uring ring instead
+// (netpoll/ring.hpp): a read into `buf` (recv(2) for a socket), a socket's send from it, or,
+// with `msg`, a datagram's recvmsg(2) or sendmsg(2). `on_ring` says the result came from the
+// ring (then `msg`'s flags and name length are the kernel's).
+struct ring_target {
+  void* buf;
+  std::size_t len;
+  bool socket;
+  bool send = false;
+  msghdr* msg = nullptr;
+  bool on_ring = false;
+};
+
 class pollable {
  public:
   using clock = std::chrono::steady_clock;
@@ -72,18 +85,15 @@ class pollable {
         write, [](int fd, void* f) { return static_cast<ssize_t>((*static_cast<fn*>(f))(fd)); },
         const_cast<void*>(static_cast<const void*>(&op)), ec, wait_first);
   }
-  // Where a read's data goes, for a read that may wait on an io_uring ring instead.
-  struct ring_target {
-    void* buf;
-    std::size_t len;
-    bool socket;
-  };
   ssize_t perform_raw(bool write, ssize_t (*op)(int fd, void* ctx), void* ctx, std::error_code& ec,
-                      bool wait_first, const ring_target* target = nullptr);
+                      bool wait_first, ring_target* target = nullptr);
   // perform() for a stream's read of up to `len` bytes (recv(2) for a socket, else read(2)).
   // Under io_uring, a read that would wait is queued on the worker's ring instead, and the
   // green thread wakes with the data (netpoll/ring.hpp).
   ssize_t read_raw(void* buf, std::size_t len, bool socket, std::error_code& ec, bool wait_first);
+  // A socket's send(2) of up to `len` bytes (MSG_NOSIGNAL). Under io_uring it is queued on the
+  // worker's ring at once and sent when the ring is next entered, with everything else queued.
+  ssize_t send_raw(const void* buf, std::size_t len, std::error_code& ec);
   // Waits until the fd is readable (writable) or `deadline` (steady ns) passes.
   void wait_ready(bool write, std::int64_t deadline, std::error_code& ec);
   // Accepts a connection on a listening socket (non-blocking, close-on-exec), backing off while
