@@ -39,7 +39,7 @@ class worker_ring;
 enum class poller_kind : std::uint8_t { epoll, io_uring };
 
 // The backend for a runtime configured with `requested` ("auto", "epoll", "io_uring"; "auto"
-// is the WEFT_POLLER environment variable, else epoll, which the benchmarks favour here;
+// is the WEFT_POLLER environment variable, else io_uring, which the benchmarks favour here;
 // std::invalid_argument for another value there). io_uring is probed by making a ring; if the
 // kernel refuses (ENOSYS, EPERM from seccomp or kernel.io_uring_disabled, ENOMEM), weft says so in
 // one line on stderr, once per process, and uses epoll.

@@ -596,9 +596,10 @@ void scheduler::run_workers() {
   scheduler* expected = nullptr;
   if (!g_active.compare_exchange_strong(expected, this))
     throw std::logic_error("weft::run: a runtime is already running in this process");
+  // Before the monitor starts: a spare it activates early must wait for the rings too.
+  rings_pending_.store(poller_ == poller_kind::io_uring ? nworkers_ : 0, std::memory_order_relaxed);
   start_introspection();
   start_monitor();
-  rings_pending_.store(poller_ == poller_kind::io_uring ? nworkers_ : 0, std::memory_order_relaxed);
   for (unsigned i = 1; i < worker_count(); ++i) {
     worker& w = *workers_[i];
     w.thread = std::thread([this, &w] { worker_main(w); });

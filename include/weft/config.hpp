@@ -20,9 +20,9 @@ inline constexpr std::size_t main_stack_size = 1024 * 1024;
 
 // How green threads wait for the network (docs/design.md, "The io_uring backend").
 enum class poller_backend : std::uint8_t {
-  automatic,  // the WEFT_POLLER environment variable ("epoll" or "io_uring"), else epoll
+  automatic,  // the WEFT_POLLER environment variable ("epoll" or "io_uring"), else io_uring
   epoll,      // one process-wide epoll: every wait is readiness, then the call
-  io_uring,   // a ring per worker: a read that would wait is queued and completes with its data
+  io_uring,   // a ring per worker: reads that would wait and sends are queued, many sent at once
 };
 
 struct config {
