@@ -245,10 +245,12 @@ void worker_ring::complete(ring_op* op, int res, green_chain& out) noexcept {
   if (pd) {
     poll_descriptor::side& s = pd->sides[op->dir];
     parked = s.parked == &op->w;
-    if (parked) s.ring = false;
+    if (parked) {  // the wait ends here, whoever wakes the green thread
+      s.ring = false;
+      s.parked = nullptr;
+    }
   }
   if (parked && op->w.claim(wake_reason::notified)) {
-    if (pd) pd->sides[op->dir].parked = nullptr;
     g = op->w.thread;
   } else if (op->drain && op->drain->claim(wake_reason::notified)) {
     g = op->drain->thread;

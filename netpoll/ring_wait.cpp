@@ -97,10 +97,11 @@ ring_read_result ring_socket_io(worker_ring& r, poll_descriptor* pd, const ring_
   count_ring_wait(send);
   const wake_reason why = park(op.w, &pd->lock, deadline, what);
   pd->lock.lock();
-  if (!op.done) {  // still in flight, into `buf`: no longer this side's waiter
-    if (s.parked == &op.w) s.parked = nullptr;
-    s.ring = false;
-  }
+  // Whatever woke it, the call is no longer this side's waiter: a completion that lost the claim
+  // to a deadline or a kick leaves `parked` set, and an edge or close() after this call
+  // returned would claim a waiter that is gone.
+  if (s.parked == &op.w) s.parked = nullptr;
+  s.ring = false;
   const bool early = settle(op, pd->lock, what);
   return outcome(op, early, why, pd->closing());
 }

@@ -181,6 +181,38 @@ TEST_P(ring_test, a_cancelled_ring_read_reports_it_and_leaves_the_data) {
   });
 }
 
+// A deadline that fires as the data arrives: whichever wins, the call leaves nothing of itself
+// behind on the socket (an edge or close() afterwards must find no waiter from it).
+TEST_P(ring_test, a_deadline_racing_the_completion_leaves_no_waiter_behind) {
+  if (!rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
+  weft::run(
+      [] {
+        int timed_out = 0, read = 0;
+        for (int i = 0; i < 400; ++i) {
+          auto ab = unix_stream::pair();  // clang 14 cannot capture a structured binding
+          auto& a = ab.first;
+          auto& b = ab.second;
+          const auto delay = std::chrono::microseconds(20 + (i * 7) % 60);
+          auto writer = weft::spawn([&a, delay] {
+            weft::sleep_for(delay);
+            a.write_all(bytes("x"));
+          });
+          b.set_read_timeout(delay);
+          std::byte buf[8];
+          std::error_code ec;
+          const std::size_t n = b.read(buf, ec);
+          (ec ? timed_out : read) += 1;
+          EXPECT_TRUE(n == 1 || ec == std::errc::timed_out) << ec.message();
+          writer.join();
+          a.write_all(bytes("more"));  // an edge for whoever still waits
+          weft::yield();
+          b.close();  // and close() wakes whoever still waits
+        }
+        EXPECT_EQ(timed_out + read, 400);
+      },
+      ring_cfg());
+}
+
 TEST_P(ring_test, readers_parked_on_rings_are_unwound_at_the_end_of_run) {
   if (!rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
   std::atomic<int> unwound{0};
