@@ -117,22 +117,22 @@ for run in 1 2; do
   done
 done
 
-progress "HTTP hello: server on core 0 (weft 1 worker under epoll and under io_uring, Go 1 P, Tokio 1 worker, a thread per connection), wrk on core $((cores - 1)); keep-alive, then 16 pipelined"
+progress "HTTP hello: server on core 0 (weft 1 worker under io_uring (the default) and under epoll, Go 1 P, Tokio 1 worker, a thread per connection), wrk on core $((cores - 1)); keep-alive, then 16 pipelined"
 http_bench "$raw/http.txt" 3 5 1 100,1000 wrk epoll="$build/bench/http_hello_epoll" \
-  weft="$build/bench/http_hello" weft-uring="$build/bench/http_hello" go="$build/go_http_hello" \
+  weft="$build/bench/http_hello" weft-epoll="$build/bench/http_hello" go="$build/go_http_hello" \
   threads="$build/bench/http_hello_threads" >/dev/null
 # Pipelined: pipegen (cheaper per request than wrk) for the rows; one wrk run each for the record.
 pipelined_servers=(epoll="$build/bench/http_hello_epoll" weft="$build/bench/http_hello"
-  weft-uring="$build/bench/http_hello" go="$build/go_http_hello"
+  weft-epoll="$build/bench/http_hello" go="$build/go_http_hello"
   tokio="$build/tokio-target/release/tokio_http_hello")
 http_bench "$raw/http_pipelined.txt" 3 5 16 256,1024 pipegen="$build/bench/pipegen" \
   "${pipelined_servers[@]}" >/dev/null
 http_bench "$raw/http_pipelined_wrk.txt" 1 5 16 256,1024 wrk "${pipelined_servers[@]}" >/dev/null
 cat "$raw/http_pipelined_wrk.txt" >>"$raw/http_pipelined.txt"
 
-progress "TCP echo, 64-byte messages: server on core 0 (weft 1 worker under epoll and under io_uring, Go 1 P), pipegen --echo on core $((cores - 1))"
+progress "TCP echo, 64-byte messages: server on core 0 (weft 1 worker under io_uring (the default) and under epoll, Go 1 P), pipegen --echo on core $((cores - 1))"
 http_bench "$raw/tcp_echo.txt" 3 5 1 100,1000 pipegen-echo="$build/bench/pipegen" \
-  weft="$build/bench/tcp_echo" weft-uring="$build/bench/tcp_echo" go="$build/go_tcp_echo" >/dev/null
+  weft="$build/bench/tcp_echo" weft-epoll="$build/bench/tcp_echo" go="$build/go_tcp_echo" >/dev/null
 
 progress "p99 under the adversary (1M parked, churn, greedy tasks), 10K req/s over 1000 connections; weft, Tokio, Go, and the busy-loop control; all cores, then each server on one core with the generator on the other (~10 min)"
 tail_bench "$build" "$build/go_http_hello" 3 10 1000000 "$raw/tail.txt" \

@@ -109,8 +109,9 @@ def http_table(path, title):
         parts = line.split()
         f = kv(parts[2:])
         runs[(int(f["conns"]), f.get("gen", "wrk"), parts[1])].append(f)
-    names = {"epoll": "floor: plain epoll, 1 thread", "weft": "weft, 1 worker",
-             "weft-uring": "weft, 1 worker, io_uring", "go": "Go, 1 P",
+    names = {"epoll": "floor: plain epoll, 1 thread", "weft": "weft, 1 worker (io_uring)",
+             "weft-epoll": "weft, 1 worker, epoll", "weft-uring": "weft, 1 worker, io_uring",
+             "go": "Go, 1 P",
              "tokio": "Tokio, 1 worker", "threads": "OS thread per connection"}
     out = ["", f"### {title}", "",
            "| connections | generator | server | req/s | spread | p99 | server CPU µs per request "

@@ -12,7 +12,8 @@
 # sees which side was the bottleneck. p99 is per request with wrk, per batch with pipegen.
 #   http_bench <out file> <runs> <seconds> <depth> <conns,...> <wrk|pipegen=binary|
 #              pipegen-echo=binary> <server=binary>...
-#   (server: weft, weft-uring (weft with WEFT_POLLER=io_uring), go, tokio, threads or epoll;
+#   (server: weft (its default backend), weft-epoll or weft-uring (WEFT_POLLER=epoll or
+#   io_uring), go, tokio, threads or epoll;
 #   pipegen-echo loads a TCP echo server with 64-byte messages instead of HTTP)
 
 # The busy and total jiffies of one CPU from /proc/stat ("busy total").
@@ -41,8 +42,11 @@ http_bench() {
         port_file="$(mktemp)"
         case "$server" in
           weft | threads | epoll) taskset -c "$server_core" "$bin" --port 0 --workers 1 >"$port_file" & ;;
-          weft-uring)
-            WEFT_POLLER=io_uring taskset -c "$server_core" "$bin" --port 0 --workers 1 >"$port_file" &
+          weft-uring | weft-epoll)
+            local backend="${server#weft-}"
+            [[ $backend == uring ]] && backend=io_uring
+            WEFT_POLLER="$backend" taskset -c "$server_core" "$bin" --port 0 --workers 1 \
+              >"$port_file" &
             ;;
           go | tokio) taskset -c "$server_core" "$bin" -port 0 -workers 1 >"$port_file" & ;;
           *) echo "http_bench: unknown server $server" >&2; return 1 ;;
