@@ -16,6 +16,7 @@
 
 #include "io_wait.hpp"
 #include "resolve.hpp"
+#include "ring.hpp"
 #include "runtime/scheduler.hpp"
 #include "weft/io.hpp"
 #include "weft/net.hpp"
@@ -94,7 +95,8 @@ task<int> pollable::async_accept_raw(std::error_code& ec, std::atomic<std::uint6
   }
   std::int64_t backoff = backoff_first_ns;
   for (;;) {
-    const int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = take_accepted(pd_);  // taken by a green thread's multishot accept (ring.hpp)
+    if (fd < 0) fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       co_await yield_if_due{};
       co_return fd;

@@ -236,11 +236,27 @@ int pollable::accept_raw(std::error_code& ec, std::atomic<std::uint64_t>& backof
   }
   std::int64_t backoff = backoff_first_ns;
   for (;;) {
-    const int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0) return fd;
-    const int e = errno;
-    if (e == EINTR || e == ECONNABORTED) continue;
     const std::int64_t deadline = read_deadline_.load(std::memory_order_relaxed);
+    int fd = -1, e = 0;
+    if (worker_ring* ring = usable_ring()) {
+      // Under io_uring the listener's multishot accept takes connections as they come.
+      const ring_read_result r = ring_accept(*ring, pd_, deadline);
+      if (r.n >= 0) return static_cast<int>(r.n);
+      if (r.n == -ECANCELED) {
+        if (r.early == io_wait_result::ready) continue;  // a connection, or a kick: again
+        if (r.early == io_wait_result::cancelled && unwinding_for_shutdown()) throw_cancelled();
+        ec = wait_error(r.early);
+        return -1;
+      }
+      if (r.n != -EAGAIN) e = static_cast<int>(-r.n);
+    }
+    if (e == 0) {
+      fd = take_accepted(pd_);  // one the multishot took before this call left the ring
+      if (fd < 0) fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd >= 0) return fd;
+      e = errno;
+    }
+    if (e == EINTR || e == ECONNABORTED) continue;
     if (out_of_resources(e)) {
       // The pending connection stays queued; no new edge may come, so retry after a pause.
       backoffs.fetch_add(1, std::memory_order_relaxed);

@@ -79,6 +79,7 @@ void netpoller::reopen_after_fork() noexcept {
   }
   for (std::uint32_t i = 0; i < allocated_; ++i) {
     poll_descriptor* pd = &chunks_[i / chunk_size].load(std::memory_order_relaxed)[i % chunk_size];
+    if (pd->acceptor) forget_acceptor_after_fork(pd);
     if (pd->fd < 0 || pd->closing()) continue;
     epoll_event ev{};
     ev.events = pd->all_events.load(std::memory_order_relaxed)
@@ -174,6 +175,7 @@ void netpoller::close(poll_descriptor* pd) noexcept {
       pd->state.fetch_or(poll_descriptor::closing_bit, std::memory_order_acq_rel);
   if (before & poll_descriptor::closing_bit) return;
   kick(pd);  // waiters see `closing` and return
+  close_acceptor(pd);
   if (before == 0) close_fd(pd);
 }
 
@@ -202,6 +204,7 @@ bool netpoller::arm_slow(poll_descriptor* pd) noexcept {
 }
 
 void netpoller::recycle(poll_descriptor* pd) noexcept {
+  if (acceptor_defers_recycle(pd)) return;
   pd->lock.lock();
   ++pd->seq;  // events still queued for the old socket are now stale
   pd->fd = -1;

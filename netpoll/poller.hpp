@@ -13,6 +13,7 @@
 namespace weft::detail {
 
 struct green_thread;
+struct ring_acceptor;
 
 enum class io_direction : std::uint8_t { read = 0, write = 1 };
 enum class io_wait_result : std::uint8_t { ready, timed_out, closed, cancelled, failed };
@@ -42,12 +43,20 @@ struct poll_descriptor {
   // errors and hang-ups only, and for the rest on its first readiness wait: reads that go
   // through a ring would otherwise wake the epoll side for every arriving segment too.
   std::atomic<bool> all_events{false};
+  ring_acceptor* acceptor = nullptr;  // a listener's multishot accept (ring.hpp), under `lock`
   poll_descriptor* next_free = nullptr;
 
   bool closing() const noexcept { return state.load(std::memory_order_acquire) & closing_bit; }
   bool begin_op() noexcept;  // false once closing
   void end_op() noexcept;
 };
+
+// A listener's multishot accept meets the descriptor's life here (netpoll/ring_accept.cpp):
+// close() ends it (closing what it accepted), recycle() waits for its last completion (true:
+// the completion recycles), and a forked child forgets the parent's request.
+void close_acceptor(poll_descriptor* pd) noexcept;
+bool acceptor_defers_recycle(poll_descriptor* pd) noexcept;
+void forget_acceptor_after_fork(poll_descriptor* pd) noexcept;
 
 class netpoller {
  public:

@@ -23,6 +23,7 @@ namespace {
 constexpr std::uint64_t tag_ignore = 1;  // a cancel's own completion
 constexpr std::uint64_t tag_wake = 2;    // the wake eventfd's read
 constexpr std::uint64_t tag_epoll = 3;   // the process's epoll became readable
+constexpr std::uint64_t tag_accept = 4;  // a ring_acceptor's address, with this added
 // Room for a read from each of thousands of connections without overflowing the completion
 // queue (the kernel then keeps completions on a slower list) or submitting early.
 constexpr unsigned ring_entries = 1024;
@@ -172,19 +173,37 @@ bool worker_ring::queue_msg(ring_op& op, int fd, msghdr* msg, bool send) noexcep
   return true;
 }
 
-void worker_ring::queue_cancel(const ring_op& op) noexcept {
+bool worker_ring::queue_accept(ring_acceptor& a) noexcept {
+  io_uring_sqe* sqe = next_sqe();
+  if (!sqe) return false;
+  io_uring_prep_multishot_accept(sqe, a.pd->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  io_uring_sqe_set_data64(sqe, key_of(a));
+  ++in_flight_;
+  return true;
+}
+
+std::uint64_t worker_ring::key_of(const ring_op& op) noexcept {
+  return reinterpret_cast<std::uint64_t>(&op);
+}
+
+std::uint64_t worker_ring::key_of(const ring_acceptor& a) noexcept {
+  static_assert(alignof(ring_acceptor) >= 8, "the low bits of a key are its tag");
+  return reinterpret_cast<std::uint64_t>(&a) + tag_accept;
+}
+
+void worker_ring::queue_cancel_key(std::uint64_t key) noexcept {
   io_uring_sqe* sqe = next_sqe();
   if (!sqe) return;  // cannot happen after a submit; the read still completes on its own
-  io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&op), 0);
+  io_uring_prep_cancel64(sqe, key, 0);
   io_uring_sqe_set_data64(sqe, tag_ignore);
   ++in_flight_;
 }
 
-void worker_ring::post_cancel(const ring_op& op) noexcept {
+void worker_ring::post_cancel_key(std::uint64_t key) noexcept {
   for (unsigned spins = 0;; spin_pause(spins)) {
     mail_lock_.lock();
     if (mail_count_ < mailbox_size) {
-      mail_[mail_count_++] = reinterpret_cast<std::uint64_t>(&op);
+      mail_[mail_count_++] = key;
       has_mail_.store(true, std::memory_order_release);
       mail_lock_.unlock();
       wake();
@@ -290,6 +309,12 @@ void worker_ring::reap(green_chain& out, netpoller* np) noexcept {
         epoll_armed_ = false;
         epoll_ready = true;
         break;
+      case tag_accept: {
+        const bool more = cqe->flags & IORING_CQE_F_MORE;
+        if (!more) --in_flight_;
+        complete_accept(reinterpret_cast<ring_acceptor*>(data - tag_accept), cqe->res, more, out);
+        break;
+      }
     }
   }
   io_uring_cq_advance(ring_, seen);

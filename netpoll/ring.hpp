@@ -4,6 +4,8 @@
 // event followed by a read; a socket's send (stream or datagram) is queued at once, and many
 // go out in one io_uring_enter. Readiness for everything else (accept, connect, fd_waiter,
 // tasks) stays with the process's epoll, which the blocking worker watches through its ring.
+// A listener's accept that would wait arms a multishot accept instead (ring_acceptor): the
+// kernel then accepts each connection as it arrives and posts its descriptor.
 //
 // Invariants:
 // - Only the owning worker's thread touches the ring's queues (SQEs, CQEs); other threads reach
@@ -13,14 +15,20 @@
 //   the kernel never writes into a buffer whose call has returned, and no completion ever finds
 //   a dead op. A green thread woken early (deadline, cancellation, close, kick) asks the owner
 //   to cancel its request and waits for that completion.
+// - A ring_acceptor is guarded by its descriptor's lock. While armed it holds one of the
+//   descriptor's operations (the fd stays open) and the descriptor is not recycled: its last
+//   completion (one without IORING_CQE_F_MORE) ends both. Descriptors it accepted are either
+//   taken by accept() or closed (listener closed or gone): none leaks.
 // - A cancel names a request by its op's address; one that arrives after the op finished may
 //   hit a later op at the same address, which then completes with ECANCELED, unasked: the
 //   reader takes that as "try again", never as an error.
 #pragma once
 
 #include <atomic>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 
 #include "poller.hpp"
 #include "runtime/green_thread.hpp"
@@ -58,6 +66,19 @@ struct ring_op {
   std::uint8_t dir = 0;
 };
 
+// A listener's multishot accept (netpoll/ring_accept.cpp), made by its first accept() that would
+// wait and kept until the listener is recycled. Everything below is guarded by pd->lock.
+struct ring_acceptor {
+  explicit ring_acceptor(poll_descriptor* p) noexcept : pd(p) {}
+  poll_descriptor* pd;
+  worker_ring* owner = nullptr;     // the ring it is armed on
+  bool armed = false;               // in flight: holds an operation on pd
+  bool cancelling = false;          // a cancel was asked for (too many waiting, or closed)
+  bool recycle_when_ended = false;  // the listener went away while armed
+  int error = 0;                    // why an accept failed (EMFILE...), for the next accept()
+  std::deque<int> accepted;         // connections not yet taken, oldest first
+};
+
 // How a ring read ended: `n` bytes (0 at end of stream) or -errno. -EAGAIN: read plainly (an
 // edge came first, or the ring had no room); -ECANCELED with `early`: the wait ended for it
 // (timed_out, cancelled, closed; `ready` for a kick: read the deadline again).
@@ -65,6 +86,17 @@ struct ring_read_result {
   long n;
   io_wait_result early;
 };
+// A request's wait that `why` ended before its completion came: -ECANCELED and the reason.
+inline ring_read_result ended_early(wake_reason why, bool closed) noexcept {
+  switch (why) {
+    case wake_reason::timed_out:
+      return {-ECANCELED, io_wait_result::timed_out};
+    case wake_reason::cancelled:
+      return {-ECANCELED, io_wait_result::cancelled};
+    default:
+      return {-ECANCELED, closed ? io_wait_result::closed : io_wait_result::ready};
+  }
+}
 // The calling worker's ring, when a request may wait on it: a stackful green thread (a task has
 // no stack to hold the call open on) on a worker with an open ring, not being unwound at the
 // end of weft::run (the rings are drained by then). Null: wait as under epoll.
@@ -79,6 +111,16 @@ ring_read_result ring_socket_io(worker_ring& r, poll_descriptor* pd, const ring_
 // room (use the blocking pool).
 ring_read_result ring_file_io(worker_ring& r, bool write, int fd, void* buf, std::size_t len,
                               std::int64_t offset);
+// From a green thread on `r`'s worker: the next connection of listener `pd` (a descriptor,
+// non-blocking and close-on-exec), from its multishot accept, armed on `r` if it is not armed
+// yet; parks until one comes. -errno for a failed accept (EMFILE: back off and call again);
+// -EAGAIN: the ring had no room (accept plainly); -ECANCELED with `early` as ring_socket_io's.
+// Throws std::logic_error if another green thread waits on the listener at once.
+ring_read_result ring_accept(worker_ring& r, poll_descriptor* pd, std::int64_t deadline);
+// Any thread: a connection the listener's multishot accept took and nobody has yet, or -1.
+// An accept that does not go through ring_accept (a task's, or one off the ring) calls this
+// first: the kernel hands a connection to one accept only.
+int take_accepted(poll_descriptor* pd) noexcept;
 
 class worker_ring {
  public:
@@ -98,10 +140,14 @@ class worker_ring {
   // Owner thread: queues a file read or write (netpoll/ring_wait.cpp).
   bool queue_file(ring_op& op, bool write, int fd, void* buf, std::size_t len,
                   std::int64_t offset) noexcept;
-  // Owner thread: queues a cancel of `op`'s request.
-  void queue_cancel(const ring_op& op) noexcept;
-  // Any thread: asks the owner to cancel `op`'s request (and wakes it).
-  void post_cancel(const ring_op& op) noexcept;
+  // Owner thread: queues the multishot accept of `a`'s listener.
+  bool queue_accept(ring_acceptor& a) noexcept;
+  // Owner thread: queues a cancel of `op`'s request (`a`'s accept).
+  void queue_cancel(const ring_op& op) noexcept { queue_cancel_key(key_of(op)); }
+  void queue_cancel(const ring_acceptor& a) noexcept { queue_cancel_key(key_of(a)); }
+  // Any thread: asks the owner to cancel `op`'s request (`a`'s accept) and wakes it.
+  void post_cancel(const ring_op& op) noexcept { post_cancel_key(key_of(op)); }
+  void post_cancel(const ring_acceptor& a) noexcept { post_cancel_key(key_of(a)); }
   // Any thread: breaks the owner out of block().
   void wake() noexcept;
 
@@ -127,9 +173,15 @@ class worker_ring {
 
  private:
   worker_ring() = default;
+  static std::uint64_t key_of(const ring_op& op) noexcept;
+  static std::uint64_t key_of(const ring_acceptor& a) noexcept;
+  void queue_cancel_key(std::uint64_t key) noexcept;
+  void post_cancel_key(std::uint64_t key) noexcept;
   void process_mailbox() noexcept;
   void reap(green_chain& out, netpoller* np) noexcept;
   void complete(ring_op* op, int res, green_chain& out) noexcept;
+  // netpoll/ring_accept.cpp: one connection (or the end) of `a`'s multishot accept.
+  void complete_accept(ring_acceptor* a, int res, bool more, green_chain& out) noexcept;
   ::io_uring_sqe* next_sqe() noexcept;
 
   io_uring* ring_ = nullptr;
@@ -138,7 +190,7 @@ class worker_ring {
   bool wake_armed_ = false;
   bool epoll_armed_ = false;
   bool drained_ = false;
-  std::uint32_t in_flight_ = 0;     // reads and cancels not yet completed
+  std::uint32_t in_flight_ = 0;     // requests (an armed multishot: one) and cancels
   std::uint32_t queued_sends_ = 0;  // sends queued since the last submit
   std::atomic<bool> wake_pending_{false};
 

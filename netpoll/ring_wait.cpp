@@ -40,14 +40,7 @@ bool settle(ring_op& op, spinlock& lock, wait_reason what) {
 // why it ended.
 ring_read_result outcome(const ring_op& op, bool early, wake_reason why, bool closed) {
   if (op.result != -ECANCELED || !early) return {op.result, io_wait_result::ready};
-  switch (why) {
-    case wake_reason::timed_out:
-      return {-ECANCELED, io_wait_result::timed_out};
-    case wake_reason::cancelled:
-      return {-ECANCELED, io_wait_result::cancelled};
-    default:
-      return {-ECANCELED, closed ? io_wait_result::closed : io_wait_result::ready};
-  }
+  return ended_early(why, closed);
 }
 
 void count_ring_wait(bool send) noexcept {

@@ -688,6 +688,7 @@ void scheduler::fill_stats(runtime_stats& out) const noexcept {
   for (auto& v : workers_) {
     out.ring_reads += v->ring_reads.load(std::memory_order_relaxed);
     out.ring_sends += v->ring_sends.load(std::memory_order_relaxed);
+    out.ring_accepts += v->ring_accepts.load(std::memory_order_relaxed);
   }
   out.spare_workers = active_spares_.load(std::memory_order_relaxed);
   std::uint64_t created = external_created_.load(std::memory_order_relaxed);

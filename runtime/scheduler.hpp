@@ -98,6 +98,7 @@ struct alignas(64) worker {
   std::atomic<std::uint64_t> parks{0}, resumes{0};  // parked now = Σparks − Σresumes
   std::atomic<std::uint64_t> ring_reads{0};         // reads that waited on its ring
   std::atomic<std::uint64_t> ring_sends{0};         // sends queued on its ring
+  std::atomic<std::uint64_t> ring_accepts{0};       // connections from a multishot accept
 
   // This thread's errno and C++ exception globals (thread_state.hpp).
   int* errno_slot = nullptr;

@@ -25,13 +25,8 @@ namespace {
 using namespace std::chrono_literals;
 using weft::net::unix_stream;
 
-class ring_test : public weft_test::workers {
+class ring_test : public weft_test::ring_workers {
  protected:
-  weft::config ring_cfg() const {
-    weft::config c = cfg();
-    c.poller = weft::poller_backend::io_uring;
-    return c;
-  }
   // Runs `round(i)` 20 times in one runtime with rings.
   template <class F>
   void rounds(F round) const {
@@ -43,19 +38,6 @@ class ring_test : public weft_test::workers {
   }
 };
 WEFT_WORKER_COUNTS(ring_test);
-
-// Whether this kernel lets the process make a ring at all (a sandbox may not).
-bool rings_available() {
-  static const bool ok = [] {
-    bool yes = false;
-    weft::config c;
-    c.workers = 1;
-    c.poller = weft::poller_backend::io_uring;
-    weft::run([&] { yes = std::strcmp(weft::stats().poller, "io_uring") == 0; }, c);
-    return yes;
-  }();
-  return ok;
-}
 
 std::span<const std::byte> bytes(const std::string& s) {
   return std::as_bytes(std::span(s));
@@ -82,7 +64,7 @@ std::string read_string(unix_stream& s, std::size_t n) {
 }
 
 TEST_P(ring_test, reads_that_wait_complete_through_the_ring_with_every_byte) {
-  if (!rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
+  if (!weft_test::rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
   weft::run(
       [] {
         EXPECT_STREQ(weft::stats().poller, "io_uring");
@@ -120,7 +102,7 @@ TEST_P(ring_test, reads_that_wait_complete_through_the_ring_with_every_byte) {
 }
 
 TEST_P(ring_test, a_deadline_ends_a_ring_read_and_the_late_data_is_not_lost) {
-  if (!rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
+  if (!weft_test::rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
   weft::run(
       [] {
         auto [a, b] = unix_stream::pair();
@@ -140,7 +122,7 @@ TEST_P(ring_test, a_deadline_ends_a_ring_read_and_the_late_data_is_not_lost) {
 }
 
 TEST_P(ring_test, close_and_a_moved_deadline_wake_a_ring_read) {
-  if (!rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
+  if (!weft_test::rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
   rounds([](int) {
     auto ab = unix_stream::pair();  // the other end stays open, and silent
     auto& b = ab.second;
@@ -164,7 +146,7 @@ TEST_P(ring_test, close_and_a_moved_deadline_wake_a_ring_read) {
 }
 
 TEST_P(ring_test, a_cancelled_ring_read_reports_it_and_leaves_the_data) {
-  if (!rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
+  if (!weft_test::rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
   rounds([](int) {
     auto ab = unix_stream::pair();  // clang 14 cannot capture a structured binding
     auto& a = ab.first;
@@ -185,7 +167,7 @@ TEST_P(ring_test, a_cancelled_ring_read_reports_it_and_leaves_the_data) {
 // A deadline that fires as the data arrives: whichever wins, the call leaves nothing of itself
 // behind on the socket (an edge or close() afterwards must find no waiter from it).
 TEST_P(ring_test, a_deadline_racing_the_completion_leaves_no_waiter_behind) {
-  if (!rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
+  if (!weft_test::rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
   weft::run(
       [] {
         int timed_out = 0, read = 0;
@@ -215,7 +197,7 @@ TEST_P(ring_test, a_deadline_racing_the_completion_leaves_no_waiter_behind) {
 }
 
 TEST_P(ring_test, readers_parked_on_rings_are_unwound_at_the_end_of_run) {
-  if (!rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
+  if (!weft_test::rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
   std::atomic<int> unwound{0};
   std::vector<std::pair<unix_stream, unix_stream>> pairs;
   weft::run(
@@ -243,7 +225,7 @@ std::byte pattern_at(std::size_t i) {
 }
 
 TEST_P(ring_test, sends_go_through_the_ring_and_a_slow_reader_gets_every_byte_in_order) {
-  if (!rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
+  if (!weft_test::rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
   rounds([](int round) {
     if (round >= 4) return;  // 16 MiB through a socket per worker count is enough
     constexpr std::size_t total = 4u << 20;
@@ -311,7 +293,7 @@ std::size_t drain(unix_stream& b) {
 
 TEST_P(ring_test,
        a_send_waiting_for_room_ends_on_its_deadline_close_or_cancel_and_says_how_much_went) {
-  if (!rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
+  if (!weft_test::rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
   rounds([](int) {
     // A deadline: write_all reports exactly what the reader will find, no more, no less.
     auto ab = unix_stream::pair();  // clang 14 cannot capture a structured binding
@@ -365,7 +347,7 @@ TEST_P(ring_test,
 }
 
 TEST_P(ring_test, datagrams_waited_for_on_the_ring_arrive_whole_once_and_from_their_sender) {
-  if (!rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
+  if (!weft_test::rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
   rounds([](int round) {
     if (round >= 4) return;
     const std::uint64_t reads = weft::stats().ring_reads, sends = weft::stats().ring_sends;
@@ -456,7 +438,7 @@ TEST_P(ring_test, datagrams_waited_for_on_the_ring_arrive_whole_once_and_from_th
 }
 
 TEST_P(ring_test, file_reads_and_writes_go_through_the_ring_with_every_byte) {
-  if (!rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
+  if (!weft_test::rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
   const auto path = std::filesystem::temp_directory_path() /
                     ("weft-ring-" + std::to_string(::getpid()) + "-" + std::to_string(GetParam()));
   weft::run(
@@ -586,7 +568,7 @@ TEST(ring_fallback, a_kernel_that_refuses_rings_gets_epoll_and_one_clear_line) {
 }
 
 TEST(ring_fallback, a_forked_child_gets_rings_of_its_own) {
-  if (!rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
+  if (!weft_test::rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
   if (weft_test::thread_sanitized) GTEST_SKIP() << "TSan cannot follow a fork after threads ran";
   ASSERT_EQ(echo_under("io_uring"), 0);  // the parent ran with rings, and has them no more
   std::string err;
@@ -595,7 +577,7 @@ TEST(ring_fallback, a_forked_child_gets_rings_of_its_own) {
 }
 
 TEST(ring_fallback, io_uring_is_the_default_and_WEFT_POLLER_chooses_either) {
-  if (!rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
+  if (!weft_test::rings_available()) GTEST_SKIP() << "io_uring is unavailable here";
   const char* outer = std::getenv("WEFT_POLLER");  // the .epoll runs set it: put it back after
   const std::string saved = outer ? outer : "";
   const auto backend = [](const char* env) {

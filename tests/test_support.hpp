@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "weft/weft.hpp"
@@ -97,6 +98,29 @@ class worker_blockers {
  private:
   std::vector<int> fds_;
   std::atomic<int> entering_{0}, released_{0};
+};
+
+// Whether this kernel lets the process make an io_uring ring at all (a sandbox may not).
+inline bool rings_available() {
+  static const bool ok = [] {
+    bool yes = false;
+    weft::config c;
+    c.workers = 1;
+    c.poller = weft::poller_backend::io_uring;
+    weft::run([&] { yes = std::string_view(weft::stats().poller) == "io_uring"; }, c);
+    return yes;
+  }();
+  return ok;
+}
+
+// The io_uring backend's suites: each worker count, with rings.
+class ring_workers : public workers {
+ protected:
+  weft::config ring_cfg() const {
+    weft::config c = cfg();
+    c.poller = weft::poller_backend::io_uring;
+    return c;
+  }
 };
 
 inline std::string worker_name(const ::testing::TestParamInfo<unsigned>& info) {

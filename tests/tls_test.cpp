@@ -309,17 +309,19 @@ TEST_P(tls_test, handshake_and_echo_through_fd_waiter) {
             for (int s = 0; s < sessions; ++s) {
               const int fd = listener.accept();
               weft::go(tls_stack, [&, fd] {
-                tls_session tls_server(tls.server.get(), fd, false);
-                tls_server.set_deadline(io::clock::now() + 60s);
-                tls_server.handshake();
-                // Echo until the client's close_notify, then answer it.
-                for (std::string part; !(part = tls_server.read_some(16 * 1024)).empty();) {
-                  tls_server.write_all(part);
-                  echoed_bytes += static_cast<long>(part.size());
+                {
+                  tls_session tls_server(tls.server.get(), fd, false);
+                  tls_server.set_deadline(io::clock::now() + 60s);
+                  tls_server.handshake();
+                  // Echo until the client's close_notify, then answer it.
+                  for (std::string part; !(part = tls_server.read_some(16 * 1024)).empty();) {
+                    tls_server.write_all(part);
+                    echoed_bytes += static_cast<long>(part.size());
+                  }
+                  tls_server.shutdown();
+                  waits += tls_server.waits();
                 }
-                tls_server.shutdown();
-                waits += tls_server.waits();
-                servers.done();
+                servers.done();  // after the session closed its socket: the count follows
               });
             }
           });

@@ -11,10 +11,11 @@
 # timed window per request; *_core_busy is each core's busy share over that window, so a reader
 # sees which side was the bottleneck. p99 is per request with wrk, per batch with pipegen.
 #   http_bench <out file> <runs> <seconds> <depth> <conns,...> <wrk|pipegen=binary|
-#              pipegen-echo=binary> <server=binary>...
+#              pipegen-echo=binary|pipegen-churn=binary> <server=binary>...
 #   (server: weft (its default backend), weft-epoll or weft-uring (WEFT_POLLER=epoll or
 #   io_uring), go, tokio, threads or epoll;
-#   pipegen-echo loads a TCP echo server with 64-byte messages instead of HTTP)
+#   pipegen-echo loads a TCP echo server with 64-byte messages instead of HTTP;
+#   pipegen-churn opens a new connection for every request: the accept path)
 
 # The busy and total jiffies of one CPU from /proc/stat ("busy total").
 http_cpu_jiffies() {
@@ -72,6 +73,7 @@ http_bench() {
           gen_out="$(mktemp)"
           local -a echo_flag=()
           [[ $gen == pipegen-echo ]] && echo_flag=(--echo)
+          [[ $gen == pipegen-churn ]] && echo_flag=(--churn)
           taskset -c "$wrk_core" "$gen_bin" "${echo_flag[@]}" --port "$port" --connections "$conns" \
             --depth "$depth" --duration "$secs" --warmup 1 >"$gen_out" 2>&1 &
           local gen_pid=$!

@@ -17,6 +17,7 @@ struct runtime_stats {
   const char* poller = "epoll";  // the backend waiting for the network: "epoll" or "io_uring"
   std::uint64_t ring_reads = 0;  // reads (socket or file) that waited on an io_uring ring
   std::uint64_t ring_sends = 0;  // socket sends queued on an io_uring ring
+  std::uint64_t ring_accepts = 0;  // connections taken from a listener's multishot accept
   unsigned spare_workers = 0;    // running now in place of workers stuck in one green thread
   std::uint64_t green_threads_live = 0;     // created and not yet finished
   std::uint64_t green_threads_created = 0;  // since the runtime started

@@ -8,9 +8,13 @@
 // its runtime.
 //
 //   pipegen --port P [--connections 256] [--depth 16] [--duration 5] [--warmup 1] [--echo]
+//           [--churn]
 //
 // --echo loads a TCP echo server instead (bench/tcp_echo): each request is a 64-byte message
-// and its reply the same 64 bytes back.
+// and its reply the same 64 bytes back. --churn opens a new connection for every batch
+// (connection churn: the server's accept path): each connection connects without blocking,
+// sends its batch, reads the replies and closes; req/s then counts requests on fresh
+// connections.
 // Each connection writes `depth` requests (TechEmpower's headers) in one write, reads until
 // `depth` complete replies have arrived, then writes the next batch. The last line is
 // machine-readable: "pipegen rps=R requests=N errors=E batch_p99_ms=P seconds=S". A reply that
@@ -47,6 +51,7 @@ constexpr std::string_view http_reply =
 
 struct connection {
   int fd = -1;
+  bool connecting = false;   // --churn: the handshake has not finished
   std::size_t expected = 0;  // reply bytes still due for the batch in flight
   std::size_t offset = 0;    // position within the reply the next byte must match
   steady::time_point sent;
@@ -55,7 +60,7 @@ struct connection {
 [[noreturn]] void usage() {
   std::fprintf(stderr,
                "usage: pipegen --port P [--connections 256] [--depth 16] [--duration 5] "
-               "[--warmup 1] [--echo]\n");
+               "[--warmup 1] [--echo] [--churn]\n");
   std::exit(2);
 }
 
@@ -64,12 +69,16 @@ struct connection {
 int main(int argc, char** argv) {
   int port = 0, connections = 256, depth = 16;
   double duration = 5, warmup = 1;
+  bool churn = false;
   std::string_view request = http_request, reply = http_reply;
   static const std::string echo_message(64, 'e');
   for (int i = 1; i < argc; i += 2) {
     const std::string_view a = argv[i];
-    if (a == "--echo") {
-      request = reply = echo_message;
+    if (a == "--echo" || a == "--churn") {
+      if (a == "--echo")
+        request = reply = echo_message;
+      else
+        churn = true;
       --i;  // a flag: no value
       continue;
     }
@@ -100,21 +109,45 @@ int main(int argc, char** argv) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<std::uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  for (std::size_t i = 0; i < conns.size(); ++i) {
-    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      std::perror("pipegen: connect");
-      return 1;
+  // Opens connection `i`: with --churn without waiting for the handshake (a connect that blocked
+  // on a full accept queue would stall every other connection for a second).
+  std::uint32_t opened = 0;
+  auto open_connection = [&](std::size_t i) {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (churn ? SOCK_NONBLOCK : 0), 0);
+    if (fd < 0) {
+      std::perror("pipegen: socket");
+      std::exit(1);
     }
     const int one = 1;
+    if (churn) {
+      // Each closed connection leaves its port in TIME_WAIT for a minute: spread them over 64
+      // loopback source addresses (the port picked at connect, not bind) to never run out.
+      sockaddr_in from{};
+      from.sin_family = AF_INET;
+      from.sin_addr.s_addr = htonl(INADDR_LOOPBACK + static_cast<std::uint32_t>(opened++ % 64));
+      setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+      if (bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0) {
+        std::perror("pipegen: bind");
+        std::exit(1);
+      }
+    }
+    const bool connected = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    if (!connected && !(churn && errno == EINPROGRESS)) {
+      std::perror("pipegen: connect");
+      std::exit(1);
+    }
+    const bool connecting = !connected;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     conns[i].fd = fd;
+    conns[i].connecting = connecting;
+    conns[i].offset = 0;
     epoll_event ev{};
-    ev.events = EPOLLIN;
+    ev.events = conns[i].connecting ? EPOLLOUT : EPOLLIN;
     ev.data.u64 = i;
     epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
-  }
+  };
+  for (std::size_t i = 0; i < conns.size(); ++i) open_connection(i);
 
   long long requests = 0, errors = 0;
   std::vector<double> batch_ms;
@@ -148,15 +181,32 @@ int main(int argc, char** argv) {
     c.expected = batch_reply;
     c.sent = steady::now();
   };
-  for (auto& c : conns) send_batch(c);
+  for (auto& c : conns)
+    if (!c.connecting) send_batch(c);
 
   std::vector<epoll_event> events(conns.size());
   char buf[64 * 1024];
   for (auto now = steady::now(); now < end; now = steady::now()) {
     const int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 100);
     for (int k = 0; k < n; ++k) {
-      connection& c = conns[events[static_cast<std::size_t>(k)].data.u64];
+      const std::size_t i = events[static_cast<std::size_t>(k)].data.u64;
+      connection& c = conns[i];
       if (c.fd < 0) continue;
+      if (c.connecting) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+          drop(c);
+          continue;
+        }
+        c.connecting = false;
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u64 = i;
+        epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &ev);
+        send_batch(c);
+        continue;
+      }
       const ssize_t got = recv(c.fd, buf, sizeof buf, 0);
       if (got < 0 && (errno == EAGAIN || errno == EINTR)) continue;
       if (got <= 0 || static_cast<std::size_t>(got) > c.expected) {
@@ -178,6 +228,12 @@ int main(int argc, char** argv) {
       if (c.sent >= counting_from && done < end) {
         requests += depth;
         batch_ms.push_back(std::chrono::duration<double, std::milli>(done - c.sent).count());
+      }
+      if (churn) {
+        close(c.fd);
+        open_connection(i);
+        if (!c.connecting) send_batch(c);
+        continue;
       }
       send_batch(c);
     }
