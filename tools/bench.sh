@@ -134,6 +134,10 @@ progress "TCP echo, 64-byte messages: server on core 0 (weft 1 worker under io_u
 http_bench "$raw/tcp_echo.txt" 3 5 1 100,1000 pipegen-echo="$build/bench/pipegen" \
   weft="$build/bench/tcp_echo" weft-epoll="$build/bench/tcp_echo" go="$build/go_tcp_echo" >/dev/null
 
+progress "Connection churn, a new connection per request: server on core 0 (weft 1 worker under io_uring and under epoll, Go 1 P), pipegen --churn on core $((cores - 1))"
+http_bench "$raw/http_churn.txt" 3 5 1 100 pipegen-churn="$build/bench/pipegen" \
+  weft="$build/bench/http_hello" weft-epoll="$build/bench/http_hello" go="$build/go_http_hello" >/dev/null
+
 progress "p99 under the adversary (1M parked, churn, greedy tasks), 10K req/s over 1000 connections; weft, Tokio, Go, and the busy-loop control; all cores, then each server on one core with the generator on the other (~10 min)"
 tail_bench "$build" "$build/go_http_hello" 3 10 1000000 "$raw/tail.txt" \
   "weft:1,tokio:1,go:1,weft:hog weft:1:one,tokio:1:one,go:1:one,weft:hog:one" >/dev/null

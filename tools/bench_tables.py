@@ -27,6 +27,9 @@ def detail_tables(raw):
                    "other (p99: per request with wrk, per batch of 16 with pipegen)") + \
         http_table(raw / "tcp_echo.txt", "TCP echo, 64-byte messages: server pinned to core 0, "
                    "pipegen --echo on the other (a message counts as a request)") + \
+        http_table(raw / "http_churn.txt", "HTTP hello, a new connection per request "
+                   "(pipegen --churn: the accept path); server pinned to core 0, the generator "
+                   "on the other") + \
         tail_text(raw / "tail.txt")
 
 
