@@ -160,6 +160,8 @@ class worker_ring {
   // Whether a send waits to be submitted: a busy worker enters soon for it, as a plain send
   // would have gone out at once.
   bool has_queued_sends() const noexcept { return queued_sends_ != 0; }
+  // Whether requests are in the kernel: an idle worker may see one complete soon.
+  bool has_in_flight() const noexcept { return in_flight_ != 0; }
   // Owner thread: submits what is queued and reaps what completed, without waiting; the green
   // threads made runnable go to `out`.
   void pass(green_chain& out) noexcept;

@@ -139,12 +139,25 @@ bool scheduler::ring_pass(worker& w) noexcept {
 // complete only when it asks), and the one that holds the blocking-poll role also watches the
 // process's epoll from there.
 void scheduler::park_in_ring(worker& w, std::int64_t deadline) {
+  if (!single_ && w.ring->has_in_flight()) {
+    // With requests in flight, watch the ring a little before sleeping in the kernel: a
+    // completion that comes meanwhile (the other end of a conversation answering from another
+    // core) is then taken without the cross-core wake-up of a sleeping thread, which costs more
+    // here than the turn itself (a Unix ping-pong at 2 workers: 19 -> 10 us a round trip). The
+    // kernel flags work for the ring (TASKRUN_FLAG) while nobody waits in it; what was queued
+    // went in before the worker went idle (find_runnable submits first). Wakers see `polling`
+    // false meanwhile and only set the wake word.
+    const std::int64_t until = std::min(now_ns() + ring_spin_ns, deadline);
+    while (!w.ring->has_results() && w.wake_word.load(std::memory_order_acquire) == 0 &&
+           now_ns() < until)
+      __builtin_ia32_pause();
+  }
   netpoller* np = netpoller::started();
   const bool epoll_role = np && np->registered() != 0 && np->try_begin_blocking_poll();
   w.polling.store(true, std::memory_order_seq_cst);
   chaos::point();  // a waker reads `polling` now
   green_chain ready;
-  if (w.wake_word.load(std::memory_order_seq_cst) == 0) {
+  if (w.wake_word.load(std::memory_order_seq_cst) == 0 && !w.ring->has_results()) {
     w.ring->block(deadline, epoll_role ? np : nullptr, ready);
     note_network_polled();
   } else {

@@ -126,6 +126,9 @@ struct alignas(64) worker {
 inline constexpr std::uint32_t global_check_interval = 61;
 // Under io_uring, how many switches a busy worker lets queued sends wait before entering.
 inline constexpr std::uint32_t ring_send_interval = 16;
+// Under io_uring with several workers, how long an idle worker with requests in flight watches
+// its ring before it sleeps in the kernel.
+inline constexpr std::int64_t ring_spin_ns = 20'000;
 inline constexpr std::uint32_t runnext_cap = 3;
 
 class scheduler {
