@@ -28,7 +28,7 @@ raw="$results/raw"
 mkdir -p "$raw"
 cores="$(nproc)"
 started=$SECONDS
-steps=13
+steps=14
 step=0
 progress() {
   step=$((step + 1))
