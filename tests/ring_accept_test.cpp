@@ -73,9 +73,11 @@ TEST_P(ring_accept, every_connection_is_accepted_once_through_the_ring) {
             weft::go([&handlers, &m, &seen, s = l.accept()]() mutable {
               const std::uint32_t id = read_id(s);
               write_id(s, id);  // the client checks its own id comes back
-              std::lock_guard lock(m);
-              seen.push_back(id);
-              handlers.done();
+              {
+                std::lock_guard lock(m);
+                seen.push_back(id);
+              }
+              handlers.done();  // last: the server returns, and `m` goes, once all are done
             });
           }
           handlers.wait();
