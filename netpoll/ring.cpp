@@ -363,7 +363,7 @@ void worker_ring::drain_for_exit(green_chain& out) noexcept {
     ++in_flight_;
   }
   // The wake read and the epoll poll are cancelled too; wait until nothing is left in flight.
-  while (in_flight_ != 0 || wake_armed_ || epoll_armed_) {
+  while (in_flight_.get() != 0 || wake_armed_ || epoll_armed_) {
     process_mailbox();
     io_uring_cqe* cqe;
     io_uring_submit_and_wait_timeout(ring_, &cqe, 1, nullptr, nullptr);

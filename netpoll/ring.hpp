@@ -160,8 +160,9 @@ class worker_ring {
   // Whether a send waits to be submitted: a busy worker enters soon for it, as a plain send
   // would have gone out at once.
   bool has_queued_sends() const noexcept { return queued_sends_ != 0; }
-  // Whether requests are in the kernel: an idle worker may see one complete soon.
-  bool has_in_flight() const noexcept { return in_flight_ != 0; }
+  // Whether requests are in the kernel: an idle worker may see one complete soon. Any thread
+  // may ask (the monitor does: I/O waits on this ring).
+  bool has_in_flight() const noexcept { return in_flight_.get() != 0; }
   // Owner thread: submits what is queued and reaps what completed, without waiting; the green
   // threads made runnable go to `out`.
   void pass(green_chain& out) noexcept;
@@ -192,7 +193,18 @@ class worker_ring {
   bool wake_armed_ = false;
   bool epoll_armed_ = false;
   bool drained_ = false;
-  std::uint32_t in_flight_ = 0;     // requests (an armed multishot: one) and cancels
+  // Requests (an armed multishot: one) and cancels. Changed by the owner only, with plain
+  // loads and stores; atomic so that the monitor may read it.
+  class owner_counter {
+   public:
+    void operator++() noexcept { n_.store(get() + 1, std::memory_order_relaxed); }
+    void operator--() noexcept { n_.store(get() - 1, std::memory_order_relaxed); }
+    std::uint32_t get() const noexcept { return n_.load(std::memory_order_relaxed); }
+
+   private:
+    std::atomic<std::uint32_t> n_{0};
+  };
+  owner_counter in_flight_;
   std::uint32_t queued_sends_ = 0;  // sends queued since the last submit
   std::atomic<bool> wake_pending_{false};
 

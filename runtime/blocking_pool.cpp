@@ -6,6 +6,7 @@
 #include "weft/cancel.hpp"
 
 #include "scheduler.hpp"
+#include "thread_name.hpp"
 
 namespace weft::detail {
 namespace {
@@ -64,6 +65,7 @@ void blocking_pool::submit(blocking_job* job) {
   auto self = std::prev(threads_.end());
   try {
     *self = std::thread([this, self] { thread_main(self); });
+    name_thread(*self, "weft-blocking");
   } catch (const std::system_error&) {
     threads_.erase(self);
     if (!threads_.empty()) return;  // a running thread will take it when it is free

@@ -14,6 +14,7 @@
 #include "futex.hpp"
 #include "netpoll/poller.hpp"
 #include "scheduler.hpp"
+#include "thread_name.hpp"
 #include "weft/stats.hpp"
 
 namespace weft::detail {
@@ -200,6 +201,7 @@ void scheduler::start_introspection() {
       if (ms > 0) {
         tracer_stop_.store(0, std::memory_order_relaxed);
         tracer_ = std::thread([this, ms] { trace_loop(static_cast<unsigned>(ms)); });
+        name_thread(tracer_, "weft-trace");
       }
     }
   }

@@ -16,6 +16,7 @@
 #include "fatal.hpp"
 #include "futex.hpp"
 #include "overflow_guard.hpp"
+#include "thread_name.hpp"
 #include "thread_state.hpp"
 
 namespace weft::detail {
@@ -603,6 +604,7 @@ void scheduler::run_workers() {
   for (unsigned i = 1; i < worker_count(); ++i) {
     worker& w = *workers_[i];
     w.thread = std::thread([this, &w] { worker_main(w); });
+    name_thread(w.thread, "weft-worker", static_cast<int>(w.index));
   }
   worker_main(*workers_[0]);
   for (unsigned i = 1; i < worker_count(); ++i) workers_[i]->thread.join();

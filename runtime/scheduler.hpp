@@ -298,6 +298,7 @@ class scheduler {
   void start_monitor();
   void stop_monitor() noexcept;
   void monitor_loop();
+  bool calm(unsigned stuck, bool work_held) const noexcept;
   void note_network_polled() noexcept;
   void wake_one() noexcept;
   bool is_idle(worker& w) noexcept;  // on the idle list now (takes idle_lock_)  // for work queued

@@ -8,6 +8,7 @@
 #include "futex.hpp"
 #include "netpoll/poller.hpp"
 #include "scheduler.hpp"
+#include "thread_name.hpp"
 
 namespace weft::detail {
 
@@ -22,6 +23,7 @@ bool scheduler::activate_spare() {
       s.thread_started = true;
       started_spares_.fetch_add(1, std::memory_order_relaxed);
       s.thread = std::thread([this, &s] { worker_main(s); });
+      name_thread(s.thread, "weft-spare", static_cast<int>(s.index));
     } else {
       s.wake_word.store(1, std::memory_order_seq_cst);
       futex_wake(&s.wake_word, 1);

@@ -5,6 +5,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -276,6 +279,92 @@ TEST_P(coop, spare_worker_runs_past_workers_blocked_in_system_calls) {
       },
       cfg());
   EXPECT_EQ(blockers.released(), n);
+}
+
+// This process's thread called `name` (its /proc comm), or 0.
+pid_t thread_named(const std::string& name) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(entry.path() / "comm");
+    std::string s;
+    std::getline(comm, s);
+    if (s == name) return static_cast<pid_t>(std::stol(entry.path().filename().string()));
+  }
+  return 0;
+}
+
+// How many times thread `tid` has gone to sleep (the monitor: once per look).
+long voluntary_switches(pid_t tid) {
+  std::ifstream status("/proc/self/task/" + std::to_string(tid) + "/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("voluntary_ctxt_switches:", 0) == 0) return std::stol(line.substr(24));
+  return -1;
+}
+
+TEST_P(coop, weft_names_the_threads_it_starts) {
+  std::string caller_before, caller_inside;
+  std::getline(std::ifstream("/proc/thread-self/comm"), caller_before);
+  bool monitor = false;
+  std::vector<bool> worker_found(GetParam(), false);
+  weft::run(
+      [&] {
+        monitor = thread_named("weft-monitor") != 0;
+        for (unsigned i = 1; i < GetParam(); ++i)
+          worker_found[i] = thread_named("weft-worker-" + std::to_string(i)) != 0;
+        weft::blocking([&] { return thread_named("weft-blocking"); });
+        EXPECT_NE(thread_named("weft-blocking"), 0);
+      },
+      cfg());
+  std::getline(std::ifstream("/proc/thread-self/comm"), caller_inside);
+  EXPECT_TRUE(monitor);
+  for (unsigned i = 1; i < GetParam(); ++i) EXPECT_TRUE(worker_found[i]) << "weft-worker-" << i;
+  EXPECT_EQ(caller_inside, caller_before);  // run()'s caller is worker 0 and keeps its name
+}
+
+// Green threads that only compute and yield need nothing of the monitor at its busy pace (no
+// I/O, no timer, nobody stuck or idle): it backs off, instead of preempting a worker every
+// 200 us for a look.
+TEST_P(coop, the_monitor_backs_off_while_busy_workers_need_nothing_of_it) {
+  if (GetParam() > std::thread::hardware_concurrency())
+    GTEST_SKIP() << "more workers than cores: one the OS leaves off a core for 10 ms looks "
+                    "stuck, and the monitor keeps its busy pace";
+  long looks = -1;
+  double busy_pace_looks = 0;
+  weft::run(
+      [&] {
+        const pid_t monitor = thread_named("weft-monitor");
+        ASSERT_NE(monitor, 0);
+        auto compute_then_yield = [] {
+          const auto until = std::chrono::steady_clock::now() + 20us;
+          while (std::chrono::steady_clock::now() < until) {
+          }
+          weft::yield();
+        };
+        std::atomic<bool> stop{false};
+        weft::wait_group wg;
+        const int n = 2 * static_cast<int>(GetParam());
+        wg.add(n);
+        for (int i = 0; i < n; ++i)
+          weft::go([&] {
+            while (!stop.load()) compute_then_yield();
+            wg.done();
+          });
+        // No sleep here: a pending timer is a reason for the busy pace.
+        auto t0 = std::chrono::steady_clock::now();
+        while (std::chrono::steady_clock::now() < t0 + 50ms) compute_then_yield();
+        const long before = voluntary_switches(monitor);
+        t0 = std::chrono::steady_clock::now();
+        while (std::chrono::steady_clock::now() < t0 + 400ms) compute_then_yield();
+        looks = voluntary_switches(monitor) - before;
+        busy_pace_looks =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0) / 200us;
+        stop = true;
+        wg.wait();
+      },
+      cfg());
+  // Backed off to 1.6 ms: about 1/8 of the busy pace.
+  EXPECT_GE(looks, 0);
+  EXPECT_LT(static_cast<double>(looks), busy_pace_looks / 2)
+      << looks << " looks in " << busy_pace_looks * 0.2 << " ms";
 }
 
 }  // namespace
