@@ -325,6 +325,10 @@ void coop_point() {
   if (green_thread* g = current_green()) spend_budget(g, g->running_on);
 }
 
+void coop_point_on(worker& w) {
+  spend_budget(w.current, &w);
+}
+
 bool note_user(last_user& shared) noexcept {
   green_thread* g = current_green();
   if (!g) return false;

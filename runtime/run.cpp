@@ -18,8 +18,8 @@ namespace {
 std::mutex g_last_stats_mutex;
 runtime_stats g_last_stats;
 
-scheduler* scheduler_for_spawn() {
-  worker* w = current_worker();
+// `w`: the caller's worker, null on an OS thread.
+scheduler* scheduler_for_spawn(worker* w) {
   if (w) return w->sched;
   if (scheduler* s = active_scheduler()) return s;
   throw std::logic_error("weft::go/spawn: no runtime is running (call them inside weft::run)");
@@ -32,8 +32,8 @@ void* allocate_task(std::size_t storage_size, std::size_t storage_align, const t
   if (storage_align > 64)
     throw std::invalid_argument(
         "weft::go/spawn: callables aligned beyond 64 bytes are unsupported");
-  scheduler* s = scheduler_for_spawn();
-  green_thread* g = s->create(storage_size, storage_align, vt, opts);
+  worker* w = current_worker();  // once: it is a call (a green thread may change threads)
+  green_thread* g = scheduler_for_spawn(w)->create(w, storage_size, storage_align, vt, opts);
   *out = g;
   return g->storage();
 }
@@ -51,7 +51,7 @@ void submit_task(green_thread* g) {
   // Spawning spends the spawner's budget: a loop that spawns a million green threads lets them
   // run every `coop_budget` spawns, so queues stay short and their records and stacks stay
   // in cache instead of a million of them waiting in memory.
-  if (from_green) coop_point();
+  if (from_green) coop_point_on(*w);
 }
 
 int run_main(std::function<int()> main, const config& cfg) {
@@ -69,7 +69,7 @@ int run_main(std::function<int()> main, const config& cfg) {
   };
   using body_t = decltype(body);
   green_thread* g =
-      sched->create(sizeof(body_t), alignof(body_t), &task_of<body_t>::vtable,
+      sched->create(nullptr, sizeof(body_t), alignof(body_t), &task_of<body_t>::vtable,
                     named("main", std::max<std::size_t>(cfg.stack_size, main_stack_size)));
   ::new (g->storage()) body_t(std::move(body));
   sched->make_runnable(g, nullptr, scheduler::placement::back);

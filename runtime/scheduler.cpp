@@ -239,9 +239,9 @@ void scheduler::unregister_thread(green_thread* g) noexcept {
   home.registry_lock.unlock();
 }
 
-green_thread* scheduler::create(std::size_t storage_size, std::size_t storage_align,
+green_thread* scheduler::create(worker* caller, std::size_t storage_size, std::size_t storage_align,
                                 const task_vtable* vt, const spawn_options& o) {
-  worker* w = current_worker();
+  worker* w = caller;
   const bool on_worker = w && w->sched == this;
   // Fail here, with std::system_error, if no stack could be had when it first runs. A task
   // needs none.

@@ -149,9 +149,10 @@ class scheduler {
   void stop() noexcept;
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
 
-  // A record with room for a callable of `storage_size` bytes aligned to `storage_align`.
-  green_thread* create(std::size_t storage_size, std::size_t storage_align, const task_vtable* vt,
-                       const spawn_options& o);
+  // A record with room for a callable of `storage_size` bytes aligned to `storage_align`;
+  // `caller` is the calling thread's worker (current_worker()), null on an OS thread.
+  green_thread* create(worker* caller, std::size_t storage_size, std::size_t storage_align,
+                       const task_vtable* vt, const spawn_options& o);
   void destroy_unstarted(green_thread* g) noexcept;
   static constexpr std::size_t max_name_length = 31;  // spawn_options::name is cut there
   // Where a green thread made runnable on the calling worker goes: `next` (spawned or woken by
@@ -384,6 +385,9 @@ worker* current_worker() noexcept;
 green_thread* current_green() noexcept;
 // The runtime that is running now, for calls from plain OS threads (null if none).
 scheduler* active_scheduler() noexcept;
+
+// coop_point() for a caller that knows it runs as `w.current` on worker `w`.
+void coop_point_on(worker& w);
 
 // Switches the calling green thread back to its worker's loop, which does what `reason` says.
 void switch_out(green_thread* g, switch_reason reason) noexcept;
