@@ -422,12 +422,13 @@ bool task_park_begin(task_park& tp, void* resume_at, waiter& w, spinlock* const*
   worker* from = g->running_on;
   from->parks.store(from->parks.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   set_resume_point(g, resume_at);
+  tp.by = g;
   tp.parked = true;
   return true;
 }
 
 wake_reason task_park_end(task_park& tp, waiter& w) noexcept {
-  green_thread* g = current_green();
+  green_thread* g = tp.by;
   worker* to = g->running_on;
   to->resumes.store(to->resumes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   g->waiting_for.store(wait_reason::none, std::memory_order_relaxed);

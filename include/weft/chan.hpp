@@ -33,6 +33,8 @@ namespace detail {
 struct select_access;
 template <class Op>
 class chan_awaiter;
+// How a channel operation went without waiting (chan::attempt_once).
+enum class attempt_result : std::uint8_t { waits, done, done_yield_due };
 
 // A channel of T: the core plus a ring of `capacity` T's, allocated once (no allocation per
 // message). Values are moved in and out and destroyed exactly once.
@@ -383,6 +385,18 @@ class chan {
   }
   static bool attempt_on(detail::chan_core* c,
                          bool (*op)(detail::chan_core*, void*, detail::green_thread**), void* arg) {
+    const detail::attempt_result r = attempt_once(c, op, arg);
+    if (r == detail::attempt_result::waits) return false;
+    if (r == detail::attempt_result::done_yield_due) detail::coop_yield();
+    return true;
+  }
+  // The operation if it completes without waiting (else `waits`, with the channel left locked),
+  // and whether the budget then asks for a yield, which the caller makes: a green thread at once,
+  // a task at its co_await (it cannot switch inside a call).
+  static detail::attempt_result attempt_once(detail::chan_core* c,
+                                             bool (*op)(detail::chan_core*, void*,
+                                                        detail::green_thread**),
+                                             void* arg) {
     c->lock.lock();
     detail::green_thread* wake = nullptr;
     bool done;
@@ -393,12 +407,11 @@ class chan {
       detail::ready(wake);
       throw;
     }
-    if (!done) return false;
+    if (!done) return detail::attempt_result::waits;
     const bool yield_due = detail::note_user(c->user);
     c->lock.unlock();
     detail::ready(wake);
-    if (yield_due) detail::coop_yield();
-    return true;
+    return yield_due ? detail::attempt_result::done_yield_due : detail::attempt_result::done;
   }
 
   detail::chan_state<T>* s_ = nullptr;
@@ -419,12 +432,12 @@ class chan_awaiter {
     static_assert(std::is_nothrow_move_constructible_v<typename Op::value_type>,
                   "weft::chan: async_send/async_recv need a nothrow move constructible T");
     if (!core_) return false;  // a nil channel: wait forever
-    if (!chan<typename Op::value_type>::attempt_on(core_, Op::try_now,
-                                                   static_cast<Op*>(this)->arg()))
-      return false;                    // locked: await_suspend queues us
-    node_.result = chan_result::done;  // the node is not queued: it holds the outcome
+    const attempt_result r = chan<typename Op::value_type>::attempt_once(
+        core_, Op::try_now, static_cast<Op*>(this)->arg());
+    if (r == attempt_result::waits) return false;  // locked: await_suspend queues us
+    node_.result = chan_result::done;              // the node is not queued: it holds the outcome
     // Done: yield now if the budget is spent (the operation itself cannot switch in a task).
-    return !task_yield_due();
+    return r == attempt_result::done;
   }
   bool await_suspend(std::coroutine_handle<> h) {
     if (node_.result == chan_result::done) return task_yield_begin(h.address());

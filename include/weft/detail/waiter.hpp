@@ -139,7 +139,10 @@ wake_reason park_multi(waiter& w, spinlock* const* held, std::uint32_t held_coun
 struct task_park {
   alignas(8) unsigned char space[32];  // the runtime's park state
   spinlock* lock = nullptr;            // one held lock, for awaiters that have one
-  bool parked = false;                 // task_park_begin suspended the task
+  // The task that parked (set with `parked`): a task resumes as the same green thread, so
+  // task_park_end need not look it up (an out-of-line call: green threads change OS threads).
+  green_thread* by = nullptr;
+  bool parked = false;  // task_park_begin suspended the task
   bool bounded_by_thread = false;
   bool timer_lent = false;
 };
