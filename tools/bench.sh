@@ -28,7 +28,7 @@ raw="$results/raw"
 mkdir -p "$raw"
 cores="$(nproc)"
 started=$SECONDS
-steps=14
+steps=15
 step=0
 progress() {
   step=$((step + 1))
@@ -116,6 +116,10 @@ for run in 1 2; do
     park_all 1000000 "$workers"
   done
 done
+
+progress "10M parked at once: weft tasks and Tokio, $cores workers (one run each, ~1 min; green threads would need 45 GiB)"
+"$build/bench/park_million" 10000000 "$cores" tasks | sed 's/^park /park weft /' >>"$raw/park.txt"
+"$tokio_micro" park 10000000 "$cores" | sed 's/^park /park tokio /' >>"$raw/park.txt"
 
 progress "HTTP hello: server on core 0 (weft 1 worker under io_uring (the default) and under epoll, Go 1 P, Tokio 1 worker, a thread per connection), wrk on core $((cores - 1)); keep-alive, then 16 pipelined"
 http_bench "$raw/http.txt" 3 5 1 100,1000 wrk epoll="$build/bench/http_hello_epoll" \

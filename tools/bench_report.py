@@ -142,10 +142,12 @@ def collect(raw):
         if runtime == "weft" and f.get("kind") == "tasks":
             runtime = "task"
         column = "threads" if runtime == "threads" else runtime + ("1" if f.get("workers") == "1" else "N")
-        if int(f["count"]) >= 1_000_000:
+        count = int(f["count"])
+        if count == 1_000_000:
             values[("park_million", column)].append(float(f["spawn_park_s"]) + float(f["release_s"]))
-        else:
+        elif count < 1_000_000:
             values[("park_memory", column)].append(float(f["rss_kib_per"]) + float(f["pte_kib_per"]))
+        # (10M: the detail table only)
     for line in read_lines(raw / "http.txt"):
         parts = line.split()
         f = parse_kv(parts[2:])

@@ -59,7 +59,7 @@ def park_table(path, floor_path):
         spawn, release = float(f["spawn_park_s"]), float(f["release_s"])
         times = floor.get(int(f.get("workers", 0)))
         multiple = "—"
-        if times and int(f["count"]) >= 1_000_000:
+        if times and int(f["count"]) == 1_000_000:
             multiple = f"{(spawn + release) / sum(times):.2f}×"
         runtime = parts[1] + (" tasks" if parts[1] != "tokio" and f.get("kind") == "tasks" else "")
         out.append(f"| {runtime} | {f.get('workers', '—')} | {int(f['count']):,} | "
