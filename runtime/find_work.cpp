@@ -411,6 +411,18 @@ void scheduler::park_worker(worker& w) {
   }
   if (deadline == no_deadline && cfg_.detect_deadlock) deadline = check_deadlock(deadline);
   chaos::point();
+  struct sleep_clock {  // the monitor's account of this worker's time asleep
+    worker& w;
+    std::int64_t from = now_ns();
+    explicit sleep_clock(worker& sleeper) noexcept : w(sleeper) {
+      w.asleep_since.store(from, std::memory_order_relaxed);
+    }
+    ~sleep_clock() {
+      w.asleep_since.store(0, std::memory_order_relaxed);
+      w.slept_ns.store(w.slept_ns.load(std::memory_order_relaxed) + (now_ns() - from),
+                       std::memory_order_relaxed);
+    }
+  } clock{w};
   if (w.ring) {
     park_in_ring(w, deadline);
     return;

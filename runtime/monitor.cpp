@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "futex.hpp"
+#include "move_judge.hpp"
 #include "netpoll/poller.hpp"
 #include "scheduler.hpp"
 #include "thread_name.hpp"
@@ -44,19 +45,6 @@ constexpr std::int64_t idle_interval_max_ns = 10'000'000;  // back-off while all
 constexpr std::int64_t stuck_after_ns = 10'000'000;        // Go's forcePreemptNS
 constexpr std::int64_t trim_after_idle_ns = 1'000'000'000;
 
-// Moving a green thread to another core costs its record's and stack's cache lines there: a few
-// hundred ns on this class of machine. Slices shorter than this stay where they are.
-constexpr std::int64_t min_slice_worth_moving_ns = 1'000;
-// What one operation on a channel last used on another core costs, with the cache-line transfers
-// and the cross-core wake-up and migration it brings: measured here from 4 producers and 4
-// consumers on one channel split over 2 cores (~115 hand-overs per 300 µs period, ~4x slower
-// per message than on one core).
-constexpr std::int64_t handover_cost_ns = 2000;
-// How long green threads found talking across cores stay gathered before spreading is tried
-// again; doubled each time the try shows the same (exponential back-off), up to the maximum.
-constexpr std::int64_t gather_min_ns = 1'000'000;
-constexpr std::int64_t gather_max_ns = 128'000'000;
-
 // What the monitor remembers of a worker between two of its looks.
 struct watch {
   std::uint32_t slices = 0;
@@ -64,43 +52,41 @@ struct watch {
   bool reported = false;
   std::uint32_t period_slices = 0;     // `slices` at the start of this period
   std::uint32_t period_handovers = 0;  // `shared_handovers` then
+  std::int64_t period_slept = 0;       // the worker's time asleep then (slept())
   std::int64_t period_start = 0;
-  std::int64_t gather_until = 0;  // keep its green threads on it until then
-  std::int64_t gather_for = gather_min_ns;
-  bool was_movable = true;
+  move_history moves;
+  bool was_movable = true;  // the last verdict
 };
 
-// Decides whether spreading `w`'s green threads to other cores pays, from its last period:
+// Time `w` has spent asleep in park_worker, the current sleep included.
+std::int64_t slept(const worker& w, std::int64_t now) noexcept {
+  const std::int64_t since = w.asleep_since.load(std::memory_order_relaxed);
+  return w.slept_ns.load(std::memory_order_relaxed) + (since != 0 ? now - since : 0);
+}
+
+// Judges whether spreading `w`'s green threads to other cores pays (move_judge.hpp) and applies
+// the verdict:
 //  - slices averaging under a move's cost (a channel hand-off, a spawn that finishes at once)
 //    run sooner where they are;
 //  - green threads that spend half their time handing channels over between cores run faster
 //    gathered on one: they stay where they are for a back-off time. Meanwhile, as wake-ups put
 //    the woken green thread on the waker's core (Go's runnext), a worker whose green threads
 //    all wait soon runs out of work and sleeps, leaving the talkers together.
-// A slice that ran the whole period (stuck, or CPU-bound) makes its queue movable at once.
 void judge_movable(worker& w, watch& wt, std::uint32_t slices, std::int64_t now,
-                   bool& long_slices_hold_work) {
-  const std::uint32_t ran = slices - wt.period_slices;
-  const std::int64_t period = now - wt.period_start;
-  const std::uint32_t handovers =
-      w.shared_handovers.load(std::memory_order_relaxed) - wt.period_handovers;
-  if (ran == 0) {
-    wt.gather_until = 0;
-  } else if (2 * static_cast<std::int64_t>(handovers) * handover_cost_ns >= period) {
-    if (now >= wt.gather_until) {
-      // Seen again soon after the last gathering ended: that try at spreading failed.
-      const bool again = wt.gather_until != 0 && now - wt.gather_until < 2 * wt.gather_for;
-      wt.gather_for = again ? std::min(2 * wt.gather_for, gather_max_ns) : gather_min_ns;
-    }
-    wt.gather_until = now + wt.gather_for;
-  }
-  // Mean slice over the period (an idle stretch inflates it: that only allows moving).
-  const std::int64_t mean = period / (ran ? ran : 1);
-  const bool movable = mean >= min_slice_worth_moving_ns && now >= wt.gather_until;
+                   std::int64_t slept_now, bool& long_slices_hold_work) {
+  move_period p;
+  p.now = now;
+  p.length = now - wt.period_start;
+  p.awake = p.length - (slept_now - wt.period_slept);
+  p.slices = slices - wt.period_slices;
+  p.handovers = w.shared_handovers.load(std::memory_order_relaxed) - wt.period_handovers;
+  const move_verdict v = judge_move(wt.moves, p);
+  if (v == move_verdict::asleep) return;  // its last verdict stands, and nothing is queued
+  const bool movable = v == move_verdict::movable;
   w.movable.store(movable, std::memory_order_relaxed);
   // A worker leaves private mode itself at its next schedule point; one still private a period
   // after it became movable, or inside one slice all period, is stuck: open its queue for it.
-  if (movable && (ran == 0 || wt.was_movable) && w.plain_ok.load(std::memory_order_relaxed))
+  if (movable && (p.slices == 0 || wt.was_movable) && w.plain_ok.load(std::memory_order_relaxed))
     revoke_private_queue(w);
   wt.was_movable = movable;
   // Work queued behind a slice that turned long, which no waker called for.
@@ -193,10 +179,12 @@ void scheduler::monitor_loop() {
       worker& w = *workers_[i];
       watch& wt = watched[i];
       const std::uint32_t slices = w.slices.load(std::memory_order_relaxed);
+      const std::int64_t slept_now = slept(w, now);
       if (wt.period_start != 0 && !single_)
-        judge_movable(w, wt, slices, now, long_slices_hold_work);
+        judge_movable(w, wt, slices, now, slept_now, long_slices_hold_work);
       wt.period_slices = slices;
       wt.period_handovers = w.shared_handovers.load(std::memory_order_relaxed);
+      wt.period_slept = slept_now;
       wt.period_start = now;
       // The same slice a whole period later: ask it to yield at its next budget point. (An
       // idle worker's flag is harmless: the next slice starts by clearing it.)

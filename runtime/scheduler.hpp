@@ -75,6 +75,10 @@ struct alignas(64) worker {
   bool idle = false;                 // on the idle list (under scheduler::idle_lock_)
   bool woken_spinning = false;       // set by the waker: start as a spinning worker
   std::atomic<bool> polling{false};  // parked in epoll or its ring rather than on its futex
+  // Time asleep in park_worker: the total of past sleeps, and when the current one began (0:
+  // awake). The monitor judges a worker's slices by the time it was awake (monitor.cpp).
+  std::atomic<std::int64_t> slept_ns{0};
+  std::atomic<std::int64_t> asleep_since{0};
   // Its io_uring ring (netpoll/ring.hpp) under that backend; null under epoll and on spares.
   worker_ring* ring = nullptr;
   worker* next_idle = nullptr;
