@@ -21,6 +21,7 @@
 #include <mutex>
 
 #include "bench_support.hpp"
+#include "fib_kernel.hpp"
 
 namespace {
 
@@ -73,9 +74,7 @@ void wakeup(benchmark::State& state) {
   });
 }
 
-std::int64_t serial_fib(int n) {
-  return n < 2 ? n : serial_fib(n - 1) + serial_fib(n - 2);
-}
+using weft_bench::serial_fib;
 
 std::int64_t fork_join_fib(int n) {
   if (n <= 20) return serial_fib(n);

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "fib_kernel.hpp"
 #include "proc_status.hpp"
 
 namespace {
@@ -164,9 +165,7 @@ double mpmc(std::int64_t n) {
   return ns;
 }
 
-std::int64_t serial_fib(int n) {
-  return n < 2 ? n : serial_fib(n - 1) + serial_fib(n - 2);
-}
+using weft_bench::serial_fib;
 
 // Fork-join fib(35) with a task per call above 20, as in micro_runtime (ns per whole fib).
 std::int64_t fib_threads(int n) {
