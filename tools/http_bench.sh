@@ -7,7 +7,8 @@
 # depth 1 is plain keep-alive; depth 16 is TechEmpower's plaintext shape (16 pipelined requests
 # per write). The generator is wrk (with tools/pipeline.lua when pipelining) or pipegen
 # (tools/loadgen/pipegen.cpp), which costs less per request than wrk: at depth 16 wrk saturates
-# its core before any of the servers does. cpu_us_per_req is the server's utime + stime over the
+# its core before any of the servers does, and pipegen on epoll did too at times (a system call
+# costs ~1 us here); on io_uring it leaves its core 10-30% idle while the server's is saturated. cpu_us_per_req is the server's utime + stime over the
 # timed window per request; *_core_busy is each core's busy share over that window, so a reader
 # sees which side was the bottleneck. p99 is per request with wrk, per batch with pipegen.
 #   http_bench <out file> <runs> <seconds> <depth> <conns,...> <wrk|pipegen=binary|

@@ -4,17 +4,18 @@
 // requests per write it saturates its core at ~1.2M req/s here while weft, Go and Tokio each
 // leave a third of theirs idle. pipegen knows the one reply the benchmark servers send
 // (bench/http_session.hpp) and checks every byte of every response against it, which is all the
-// parsing this shape needs. Plain epoll, one thread, no weft: it measures weft without sharing
-// its runtime.
+// parsing this shape needs. One thread, no weft: it measures weft without sharing its runtime.
+// Kept-alive connections run on io_uring (pipegen_uring.cpp: no system call per send or recv);
+// --churn on plain epoll, its cost being the handshakes.
 //
 //   pipegen --port P [--connections 256] [--depth 16] [--duration 5] [--warmup 1] [--echo]
-//           [--churn]
+//           [--churn] [--epoll]
 //
 // --echo loads a TCP echo server instead (bench/tcp_echo): each request is a 64-byte message
 // and its reply the same 64 bytes back. --churn opens a new connection for every batch
 // (connection churn: the server's accept path): each connection connects without blocking,
 // sends its batch, reads the replies and closes; req/s then counts requests on fresh
-// connections.
+// connections. --epoll runs the kept-alive shapes on the epoll loop too (for comparison).
 // Each connection writes `depth` requests (TechEmpower's headers) in one write, reads until
 // `depth` complete replies have arrived, then writes the next batch. The last line is
 // machine-readable: "pipegen rps=R requests=N errors=E batch_p99_ms=P seconds=S". A reply that
@@ -38,9 +39,11 @@
 #include <string_view>
 #include <vector>
 
+#include "pipegen.hpp"
+
 namespace {
 
-using steady = std::chrono::steady_clock;
+using pipegen::steady;
 
 constexpr std::string_view http_request =
     "GET /plaintext HTTP/1.1\r\nHost: localhost\r\nAccept: "
@@ -60,8 +63,22 @@ struct connection {
 [[noreturn]] void usage() {
   std::fprintf(stderr,
                "usage: pipegen --port P [--connections 256] [--depth 16] [--duration 5] "
-               "[--warmup 1] [--echo] [--churn]\n");
+               "[--warmup 1] [--echo] [--churn] [--epoll]\n");
   std::exit(2);
+}
+
+// The machine-readable last line, from either loop.
+int report(pipegen::totals& t, double duration) {
+  double p99 = 0;
+  if (!t.batch_ms.empty()) {
+    const std::size_t at = t.batch_ms.size() * 99 / 100;
+    std::nth_element(t.batch_ms.begin(), t.batch_ms.begin() + static_cast<std::ptrdiff_t>(at),
+                     t.batch_ms.end());
+    p99 = t.batch_ms[at];
+  }
+  std::printf("pipegen rps=%.2f requests=%lld errors=%lld batch_p99_ms=%.3f seconds=%.1f\n",
+              static_cast<double>(t.requests) / duration, t.requests, t.errors, p99, duration);
+  return t.errors != 0;
 }
 
 }  // namespace
@@ -69,16 +86,18 @@ struct connection {
 int main(int argc, char** argv) {
   int port = 0, connections = 256, depth = 16;
   double duration = 5, warmup = 1;
-  bool churn = false;
+  bool churn = false, use_epoll = false;
   std::string_view request = http_request, reply = http_reply;
   static const std::string echo_message(64, 'e');
   for (int i = 1; i < argc; i += 2) {
     const std::string_view a = argv[i];
-    if (a == "--echo" || a == "--churn") {
+    if (a == "--echo" || a == "--churn" || a == "--epoll") {
       if (a == "--echo")
         request = reply = echo_message;
-      else
+      else if (a == "--churn")
         churn = true;
+      else
+        use_epoll = true;
       --i;  // a flag: no value
       continue;
     }
@@ -102,6 +121,18 @@ int main(int argc, char** argv) {
   std::string batch;
   for (int i = 0; i < depth; ++i) batch += request;
   const std::size_t batch_reply = reply.size() * static_cast<std::size_t>(depth);
+  const auto seconds = [](double s) {
+    return std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(s));
+  };
+  pipegen::totals totals;
+  totals.batch_ms.reserve(1 << 20);
+  if (!churn && !use_epoll) {
+    pipegen::shape shape{port, connections, depth, batch, reply, {}, {}};
+    shape.counting_from = steady::now() + seconds(warmup);
+    shape.end = shape.counting_from + seconds(duration);
+    if (!pipegen::run_uring(shape, totals)) return 1;
+    return report(totals, duration);
+  }
 
   const int ep = epoll_create1(EPOLL_CLOEXEC);
   std::vector<connection> conns(static_cast<std::size_t>(connections));
@@ -149,14 +180,11 @@ int main(int argc, char** argv) {
   };
   for (std::size_t i = 0; i < conns.size(); ++i) open_connection(i);
 
-  long long requests = 0, errors = 0;
-  std::vector<double> batch_ms;
-  batch_ms.reserve(1 << 20);
-  const auto start = steady::now();
-  const auto counting_from =
-      start + std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(warmup));
-  const auto end = counting_from + std::chrono::duration_cast<steady::duration>(
-                                       std::chrono::duration<double>(duration));
+  long long& requests = totals.requests;
+  long long& errors = totals.errors;
+  std::vector<double>& batch_ms = totals.batch_ms;
+  const auto counting_from = steady::now() + seconds(warmup);
+  const auto end = counting_from + seconds(duration);
   auto drop = [&](connection& c) {
     ++errors;
     close(c.fd);
@@ -238,16 +266,7 @@ int main(int argc, char** argv) {
       send_batch(c);
     }
   }
-  double p99 = 0;
-  if (!batch_ms.empty()) {
-    const std::size_t at = batch_ms.size() * 99 / 100;
-    std::nth_element(batch_ms.begin(), batch_ms.begin() + static_cast<std::ptrdiff_t>(at),
-                     batch_ms.end());
-    p99 = batch_ms[at];
-  }
   for (auto& c : conns)
     if (c.fd >= 0) close(c.fd);
-  std::printf("pipegen rps=%.2f requests=%lld errors=%lld batch_p99_ms=%.3f seconds=%.1f\n",
-              static_cast<double>(requests) / duration, requests, errors, p99, duration);
-  return errors != 0;
+  return report(totals, duration);
 }
