@@ -3,20 +3,9 @@
 
 #include "weft/detail/chan_core.hpp"
 
-namespace weft::detail {
+#include "../runtime/cancel.hpp"
 
-void node_queue::push_back(chan_node& n) noexcept {
-  n.prev = tail_;
-  n.next = nullptr;
-  if (tail_) {
-    tail_->next = &n;
-  } else {
-    head_ = &n;
-  }
-  tail_ = &n;
-  n.linked = true;
-  size_.store(size_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-}
+namespace weft::detail {
 
 void node_queue::push_front(chan_node& n) noexcept {
   n.prev = nullptr;
@@ -48,11 +37,34 @@ void node_queue::remove(chan_node& n) noexcept {
   size_.store(size_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
 }
 
-chan_node* node_queue::claim_front() noexcept {
+namespace {
+
+// claim_pending() without a locked instruction, for the holder of a channel's lock held through
+// its bias and an exclusive waiter. Holding the bias means every wait on the channel was parked
+// through it, so on this thread, and an exclusive waiter's runtime is single-worker (the park
+// clears the flag otherwise): its timers and shutdown run on this thread too, and no other lock
+// holder can exist. What is left is a canceller on another thread, with which the claim forms a
+// Dekker pair: it announces itself in `notifying`, then looks for a request; a canceller sets
+// the request, fences in full (cancel_barrier), then backs off if it sees the announcement. One
+// that saw no announcement may claim with a CAS, and then the request is visible here, so this
+// side claims with a CAS too.
+bool claim_through_bias(waiter& w) noexcept {
+  if (w.state.load(std::memory_order_relaxed) != 0) return false;
+  w.notifying.store(1, std::memory_order_relaxed);
+  cancel_fence_fast();
+  if (w.thread && cancel_requested(w.thread)) return w.claim_pending();
+  w.state.store(waiter::claiming, std::memory_order_relaxed);
+  return true;
+}
+
+}  // namespace
+
+chan_node* node_queue::claim_front(bool through_bias) noexcept {
   while (chan_node* n = head_) {
     remove(*n);
+    waiter& w = *n->w;
     // A select's other case (or its timeout, or shutdown) may have won already: skip it.
-    if (n->w->claim_pending()) return n;
+    if (through_bias && w.exclusive ? claim_through_bias(w) : w.claim_pending()) return n;
   }
   return nullptr;
 }
@@ -89,7 +101,7 @@ chan_node* chan_core::close_locked() {
   closed = true;
   chan_node* chain = nullptr;
   for (node_queue* q : {&recvq, &sendq}) {
-    while (chan_node* n = q->claim_front()) {
+    while (chan_node* n = q->claim_front(lock.held_through_bias())) {
       n->result = chan_result::closed;
       n->w->payload = n;
       n->next = chain;

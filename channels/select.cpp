@@ -127,12 +127,15 @@ std::size_t poll_or_queue(select_case* cases, std::size_t n, const select_plan& 
       ready(wake);
       throw;
     }
-    *yield_due = done && note_user(sc.c->user);  // locked: see chan::attempt
-    sc.c->lock.unlock();
-    if (done) {
-      ready(wake);
-      return order[k];
+    if (!done) {
+      sc.c->lock.unlock();
+      continue;
     }
+    const user_note note = note_user(sc.c->user);  // locked: see chan::attempt
+    *yield_due = note.yield_due;
+    sc.c->lock.unlock();
+    ready_from(note.by, wake);
+    return order[k];
   }
 
   // Slow path, as Go: every channel locked, poll again (a closed channel is only seen here),
@@ -153,9 +156,10 @@ std::size_t poll_or_queue(select_case* cases, std::size_t n, const select_plan& 
       throw;
     }
     if (done) {
-      *yield_due = note_user(sc.c->user);
+      const user_note note = note_user(sc.c->user);
+      *yield_due = note.yield_due;
       locks.unlock();
-      ready(wake);
+      ready_from(note.by, wake);
       return order[k];
     }
   }

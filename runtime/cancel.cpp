@@ -78,7 +78,9 @@ void cancel_barrier() noexcept {
 
 void cancel_batch::claim(green_thread* g) noexcept {
   waiter* w = g->cancel_wait.load(std::memory_order_acquire);
-  if (w && wait_is_cancellable(g) && w->claim(wake_reason::cancelled)) {
+  // A notifier that announced a claim without CAS (chan_core.cpp) has it: back off.
+  if (w && wait_is_cancellable(g) && w->notifying.load(std::memory_order_relaxed) == 0 &&
+      w->claim(wake_reason::cancelled)) {
     g->next = woken;
     woken = g;
   }

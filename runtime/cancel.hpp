@@ -9,8 +9,9 @@
 //   resuming side (the green thread, back from the park): cancel_wait = null; fence; wait while
 //   cancel_holds != 0, so that no canceller still holds a pointer to its dying waiter.
 //   canceller: set cancel_requested_bit; ++cancel_holds; barrier; w = cancel_wait; if the wait
-//   is cancellable, claim w with `cancelled` and ready the green thread if the claim wins;
-//   --cancel_holds.
+//   is cancellable and no notifier announced a claim without CAS (waiter::notifying, the other
+//   half of a second Dekker pair: channels/chan_core.cpp), claim w with `cancelled` and ready
+//   the green thread if the claim wins; --cancel_holds.
 // The canceller's barrier is membarrier(2), or where that is missing a TLB shoot-down (mprotect
 // of a page: the IPIs serialize every core running the process), so the two fast sides' fences
 // are compiler fences only; under TSan, which knows neither, every side fences in full.

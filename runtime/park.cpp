@@ -225,6 +225,7 @@ namespace {
   g->parking = &state;
   g->reason = switch_reason::park;
   worker* from = g->running_on;
+  if (!from->sole_thread) w.exclusive = false;  // timers may fire on other workers
   from->parks.store(from->parks.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   if (!g->sched->hand_off(*from, g)) switch_out(g, switch_reason::park);
   worker* to = g->running_on;
@@ -329,17 +330,24 @@ void coop_point_on(worker& w) {
   spend_budget(w.current, &w);
 }
 
-bool note_user(last_user& shared) noexcept {
+user_note note_user(last_user& shared) noexcept {
   green_thread* g = current_green();
-  if (!g) return false;
+  if (!g) return {nullptr, false};
   worker* w = g->running_on;
   if (shared.worker.load(std::memory_order_relaxed) != w) {
     shared.worker.store(w, std::memory_order_relaxed);
     w->shared_handovers.store(w->shared_handovers.load(std::memory_order_relaxed) + 1,
                               std::memory_order_relaxed);
   }
-  if (g->unconstrained_depth != 0) return false;
-  return --g->budget == 0 || w->preempt.load(std::memory_order_relaxed);
+  if (g->unconstrained_depth != 0) return {w, false};
+  return {w, --g->budget == 0 || w->preempt.load(std::memory_order_relaxed)};
+}
+
+void ready_from(worker* by, green_thread* g) noexcept {
+  if (!g) return;
+  if (!by) return ready(g);
+  // `by` runs a green thread (note_user saw one): what ready() would find.
+  g->sched->make_runnable(g, by, scheduler::placement::next);
 }
 
 void coop_yield() {
@@ -420,6 +428,7 @@ bool task_park_begin(task_park& tp, void* resume_at, waiter& w, spinlock* const*
   g->parking = state;
   g->reason = switch_reason::park;
   worker* from = g->running_on;
+  if (!from->sole_thread) w.exclusive = false;  // timers may fire on other workers
   from->parks.store(from->parks.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   set_resume_point(g, resume_at);
   tp.by = g;

@@ -46,6 +46,35 @@ bool private_queues_supported() noexcept {
   return supported;
 }
 
+std::uintptr_t lock_bias_for_new_channel() noexcept {
+#if WEFT_TSAN
+  return 0;  // TSan cannot model the asymmetric fence
+#else
+  worker* w = current_worker();
+  return w && w->sched->single() && !w->spare && private_queues_supported()
+             ? spinlock::this_thread()
+             : 0;
+#endif
+}
+
+void spinlock::revoke_bias() noexcept {
+  unsigned spins = 0;
+  for (;;) {
+    std::uintptr_t owner = owner_.load(std::memory_order_acquire);
+    if (owner == 0) return;
+    if (owner != revoking &&
+        owner_.compare_exchange_strong(owner, revoking, std::memory_order_relaxed)) {
+      chaos::point();
+      asymmetric_barrier();  // a lock is biased only where private_queues_supported()
+      // From here the owner sees `revoking`; a hold it began before has set biased_.
+      while (biased_.load(std::memory_order_acquire)) spin_pause(spins);
+      owner_.store(0, std::memory_order_release);
+      return;
+    }
+    spin_pause(spins);  // another thread is revoking it
+  }
+}
+
 void revoke_private_queue(worker& w) noexcept {
   w.mode_lock.lock();
   if (w.plain_ok.load(std::memory_order_relaxed)) {

@@ -69,6 +69,45 @@ TEST_P(chan_test, sixteen_by_sixteen_green_and_os_threads_deliver_each_value_onc
   }
 }
 
+// At one worker a channel made on the worker is biased to it (its lock taken without a locked
+// instruction); an OS thread that joins while green threads are mid-stream revokes the bias.
+// Nothing may be lost or doubled across the revocation, for every channel, buffered or not.
+TEST_P(chan_test, os_threads_joining_channels_mid_stream_lose_and_double_nothing) {
+  constexpr int channels = 64, per_green = 3000, per_os = 1000;
+  std::vector<std::atomic<int>> seen(channels * (per_green + per_os));
+  weft::run(
+      [&] {
+        std::vector<std::thread> os;
+        weft::wait_group done;
+        std::vector<weft::chan<int>> chans;
+        for (int c = 0; c < channels; ++c) chans.emplace_back(static_cast<std::size_t>(c % 3));
+        done.add(channels);
+        for (int c = 0; c < channels; ++c) {
+          const int base = c * (per_green + per_os);
+          weft::go([&, c, base] {
+            for (int i = 0; i < per_green; ++i) chans[c].send(base + i);
+          });
+          weft::go([&, c] {
+            for (int i = 0; i < per_green + per_os; ++i) seen[*chans[c].recv()].fetch_add(1);
+            done.done();
+          });
+        }
+        weft::sleep_for(1ms);  // the green threads are under way on the biased locks
+        for (int t = 0; t < 2; ++t) {
+          os.emplace_back([&, t] {
+            for (int c = t; c < channels; c += 2) {
+              const int base = c * (per_green + per_os) + per_green;
+              for (int i = 0; i < per_os; ++i) chans[c].send(base + i);
+            }
+          });
+        }
+        done.wait();
+        for (auto& t : os) t.join();
+      },
+      cfg());
+  for (std::size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i].load(), 1) << "value " << i;
+}
+
 TEST_P(chan_test, recv_drains_then_reports_closed) {
   weft::run(
       [] {

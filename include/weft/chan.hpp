@@ -48,6 +48,7 @@ struct chan_state : chan_core {
     void* mem = runtime_alloc(sizeof(chan_state));
     auto* c = ::new (mem) chan_state;
     c->capacity = cap;
+    c->lock.bias_to(lock_bias_for_new_channel());
     if (cap) {
       try {
         c->buf = static_cast<T*>(runtime_alloc(cap * sizeof(T)));
@@ -77,7 +78,7 @@ struct chan_state : chan_core {
   static bool try_recv(chan_core* core, void* out_v, green_thread** wake) {
     auto* c = static_cast<chan_state*>(core);
     auto& out = *static_cast<std::optional<T>*>(out_v);
-    if (chan_node* s = c->sendq.claim_front()) {
+    if (chan_node* s = c->sendq.claim_front(c->lock.held_through_bias())) {
       T& src = *static_cast<T*>(s->slot);
       if (c->capacity == 0) {
         try {
@@ -126,7 +127,7 @@ struct chan_state : chan_core {
     auto* c = static_cast<chan_state*>(core);
     T& value = *static_cast<T*>(value_v);
     if (c->closed) throw channel_closed("weft: send on closed channel");
-    if (chan_node* r = c->recvq.claim_front()) {
+    if (chan_node* r = c->recvq.claim_front(c->lock.held_through_bias())) {
       try {
         static_cast<std::optional<T>*>(r->slot)->emplace(std::move(value));
       } catch (...) {
@@ -348,6 +349,7 @@ class chan {
   // Queues the caller on `q` (of the channel a failed attempt left locked) and parks it.
   detail::chan_result park_in(detail::node_queue& q, void* slot) {
     detail::waiter w;
+    w.exclusive = true;
     detail::chan_node n;
     n.w = &w;
     n.slot = slot;
@@ -408,10 +410,10 @@ class chan {
       throw;
     }
     if (!done) return detail::attempt_result::waits;
-    const bool yield_due = detail::note_user(c->user);
+    const detail::user_note note = detail::note_user(c->user);
     c->lock.unlock();
-    detail::ready(wake);
-    return yield_due ? detail::attempt_result::done_yield_due : detail::attempt_result::done;
+    if (wake) detail::ready_from(note.by, wake);
+    return note.yield_due ? detail::attempt_result::done_yield_due : detail::attempt_result::done;
   }
 
   detail::chan_state<T>* s_ = nullptr;
@@ -442,6 +444,7 @@ class chan_awaiter {
   bool await_suspend(std::coroutine_handle<> h) {
     if (node_.result == chan_result::done) return task_yield_begin(h.address());
     node_.w = &w_;  // from here finish() knows it waited
+    w_.exclusive = true;
     if (!core_)
       return task_park_begin(park_, h.address(), w_, nullptr, 0, no_deadline, wait_reason::forever);
     node_.slot = static_cast<Op*>(this)->slot();

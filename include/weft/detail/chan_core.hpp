@@ -50,12 +50,25 @@ class node_queue {
   bool empty() const noexcept { return head_ == nullptr; }
   // Readable without the lock: a hint, exact only under it.
   bool maybe_waiting() const noexcept { return size_.load(std::memory_order_relaxed) != 0; }
-  void push_back(chan_node& n) noexcept;
+  void push_back(chan_node& n) noexcept {  // inline: every park on a channel makes one
+    n.prev = tail_;
+    n.next = nullptr;
+    if (tail_) {
+      tail_->next = &n;
+    } else {
+      head_ = &n;
+    }
+    tail_ = &n;
+    n.linked = true;
+    size_.store(size_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
   void push_front(chan_node& n) noexcept;
   void remove(chan_node& n) noexcept;  // no-op if not linked
   // Pops nodes until one whose waiter it could claim (two-phase); null if none. Nodes of
-  // selects that another case already won are dropped on the way.
-  chan_node* claim_front() noexcept;
+  // selects that another case already won are dropped on the way. `through_bias`: the caller
+  // holds the channel's lock through its bias (spinlock::held_through_bias), which lets it
+  // claim an exclusive waiter without a CAS.
+  chan_node* claim_front(bool through_bias) noexcept;
 
  private:
   chan_node* head_ = nullptr;
@@ -90,6 +103,11 @@ struct chan_core {
   // by `next`, for release_nodes() after unlocking. Throws channel_closed if already closed.
   chan_node* close_locked();
 };
+
+// The bias for a new channel's lock (spinlock::bias_to): the calling thread when it is the
+// worker of a single-worker runtime (every green thread that will use the channel runs there),
+// else 0.
+std::uintptr_t lock_bias_for_new_channel() noexcept;
 
 // Hands a claimed node its result and wakes its owner (see wake_claimed).
 green_thread* finish_node(chan_node& n, chan_result r) noexcept;
