@@ -40,14 +40,13 @@ void node_queue::remove(chan_node& n) noexcept {
 namespace {
 
 // claim_pending() without a locked instruction, for the holder of a channel's lock held through
-// its bias and an exclusive waiter. Holding the bias means every wait on the channel was parked
-// through it, so on this thread, and an exclusive waiter's runtime is single-worker (the park
-// clears the flag otherwise): its timers and shutdown run on this thread too, and no other lock
-// holder can exist. What is left is a canceller on another thread, with which the claim forms a
-// Dekker pair: it announces itself in `notifying`, then looks for a request; a canceller sets
-// the request, fences in full (cancel_barrier), then backs off if it sees the announcement. One
-// that saw no announcement may claim with a CAS, and then the request is visible here, so this
-// side claims with a CAS too.
+// its bias (no other lock holder can claim the waiter meanwhile) and an exclusive waiter: no
+// timer can claim it, and a canceller on the worker of a single-worker runtime (which skips its
+// barrier) runs on this thread (runtime/park.cpp settle_exclusive). What is left is a canceller
+// on another thread, with which the claim forms a Dekker pair: it announces itself in
+// `notifying`, then looks for a request; a canceller sets the request, fences in full
+// (cancel_barrier), then backs off if it sees the announcement. One that saw no announcement
+// may claim with a CAS, and then the request is visible here, so this side claims with a CAS too.
 bool claim_through_bias(waiter& w) noexcept {
   if (w.state.load(std::memory_order_relaxed) != 0) return false;
   w.notifying.store(1, std::memory_order_relaxed);

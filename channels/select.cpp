@@ -131,7 +131,7 @@ std::size_t poll_or_queue(select_case* cases, std::size_t n, const select_plan& 
       sc.c->lock.unlock();
       continue;
     }
-    const user_note note = note_user(sc.c->user);  // locked: see chan::attempt
+    const user_note note = note_user(*sc.c);  // locked: see chan::attempt
     *yield_due = note.yield_due;
     sc.c->lock.unlock();
     ready_from(note.by, wake);
@@ -156,7 +156,7 @@ std::size_t poll_or_queue(select_case* cases, std::size_t n, const select_plan& 
       throw;
     }
     if (done) {
-      const user_note note = note_user(sc.c->user);
+      const user_note note = note_user(*sc.c);
       *yield_due = note.yield_due;
       locks.unlock();
       ready_from(note.by, wake);

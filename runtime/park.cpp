@@ -12,8 +12,10 @@
 #include "chaos.hpp"
 #include "fatal.hpp"
 #include "futex.hpp"
+#include "queue_mode.hpp"
 #include "scheduler.hpp"
 #include "weft/coop.hpp"
+#include "weft/detail/chan_core.hpp"
 #include "weft/detail/event.hpp"
 #include "weft/detail/waiter.hpp"
 
@@ -199,6 +201,17 @@ static_assert(std::is_trivially_destructible_v<timer_node>, "park_multi never de
 
 namespace {
 
+// Whether a channel's waiter stays exclusive (waiter::exclusive, claimed without a CAS by the
+// holder of the channel's biased lock): not if a timer may claim it, nor in a single-worker
+// runtime whose lock the park does not hold through its bias (a canceller on that worker skips
+// its barrier, so the claimer must be that worker: a lock held through its bias now is biased to
+// it for as long as the waiter waits, since nothing else runs green threads in that runtime).
+inline void settle_exclusive(waiter& w, const worker* from, bool timed, spinlock* const* held,
+                             std::uint32_t held_count) noexcept {
+  if (w.exclusive && (timed || (from->sole && !(held_count == 1 && held[0]->held_through_bias()))))
+    w.exclusive = false;
+}
+
 // The switch away and back, common to every park of a green thread.
 [[gnu::always_inline]] inline wake_reason park_switch(green_thread* g, waiter& w,
                                                       spinlock* const* held,
@@ -225,7 +238,7 @@ namespace {
   g->parking = &state;
   g->reason = switch_reason::park;
   worker* from = g->running_on;
-  if (!from->sole_thread) w.exclusive = false;  // timers may fire on other workers
+  settle_exclusive(w, from, deadline != no_deadline, held, held_count);
   from->parks.store(from->parks.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   if (!g->sched->hand_off(*from, g)) switch_out(g, switch_reason::park);
   worker* to = g->running_on;
@@ -330,14 +343,21 @@ void coop_point_on(worker& w) {
   spend_budget(w.current, &w);
 }
 
-user_note note_user(last_user& shared) noexcept {
+user_note note_user(chan_core& c) noexcept {
   green_thread* g = current_green();
   if (!g) return {nullptr, false};
   worker* w = g->running_on;
+  last_user& shared = c.user;
   if (shared.worker.load(std::memory_order_relaxed) != w) {
     shared.worker.store(w, std::memory_order_relaxed);
+    c.bias_streak = 0;
     w->shared_handovers.store(w->shared_handovers.load(std::memory_order_relaxed) + 1,
                               std::memory_order_relaxed);
+  } else if (!c.lock.biased() && ++c.bias_streak >= 256u << c.bias_doublings &&
+             lock_bias_allowed()) {
+    c.lock.bias_to_holder();  // not biased, so held through its flag
+    c.bias_streak = 0;
+    if (c.bias_doublings < 20) ++c.bias_doublings;
   }
   if (g->unconstrained_depth != 0) return {w, false};
   return {w, --g->budget == 0 || w->preempt.load(std::memory_order_relaxed)};
@@ -428,7 +448,7 @@ bool task_park_begin(task_park& tp, void* resume_at, waiter& w, spinlock* const*
   g->parking = state;
   g->reason = switch_reason::park;
   worker* from = g->running_on;
-  if (!from->sole_thread) w.exclusive = false;  // timers may fire on other workers
+  settle_exclusive(w, from, timer != nullptr, held, held_count);
   from->parks.store(from->parks.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   set_resume_point(g, resume_at);
   tp.by = g;

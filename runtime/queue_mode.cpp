@@ -46,15 +46,26 @@ bool private_queues_supported() noexcept {
   return supported;
 }
 
-std::uintptr_t lock_bias_for_new_channel() noexcept {
+bool lock_bias_allowed() noexcept {
 #if WEFT_TSAN
-  return 0;  // TSan cannot model the asymmetric fence
+  return false;  // TSan cannot model the asymmetric fence
 #else
-  worker* w = current_worker();
-  return w && w->sched->single() && !w->spare && private_queues_supported()
-             ? spinlock::this_thread()
-             : 0;
+  return private_queues_supported();
 #endif
+}
+
+std::uintptr_t lock_bias_for_new_channel() noexcept {
+  worker* w = current_worker();
+  return w && w->sched->single() && !w->spare && lock_bias_allowed() ? spinlock::this_thread() : 0;
+}
+
+void spinlock::lock_slow() noexcept {
+  if (owner_.load(std::memory_order_relaxed) != 0) revoke_bias();
+  unsigned spins = 0;
+  while (locked_.exchange(true, std::memory_order_acquire)) {
+    while (locked_.load(std::memory_order_relaxed)) spin_pause(spins);
+  }
+  if (owner_.load(std::memory_order_relaxed) != 0) revoke_bias();
 }
 
 void spinlock::revoke_bias() noexcept {

@@ -25,6 +25,9 @@ bool private_queues_supported() noexcept;
 // barrier on every core running one of its threads. Only valid when that returned true.
 void asymmetric_barrier() noexcept;
 
+// Whether locks may be biased to a thread (spinlock): membarrier(2) works, and not under TSan.
+bool lock_bias_allowed() noexcept;
+
 // The monitor's: ends `w`'s private mode from outside and lets thieves take its queue.
 void revoke_private_queue(worker& w) noexcept;
 

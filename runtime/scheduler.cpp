@@ -556,7 +556,7 @@ void scheduler::finish(worker& w, green_thread* g) noexcept {
 void scheduler::worker_main(worker& w) {
   overflow_guard guard;  // this thread's alternate signal stack, for overflow reports
   tls_worker = &w;
-  if (single_) w.sole_thread = spinlock::this_thread();
+  w.sole = single_;
   bind_thread_state(w);
   w.recent_time = coarse_now_ns();
   void* bottom;

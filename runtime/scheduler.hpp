@@ -35,9 +35,7 @@ struct alignas(64) worker {
   scheduler* sched;
   unsigned index;
   green_thread* current = nullptr;  // the green thread running on this worker, if any
-  // The only worker of a single-worker runtime: spinlock::this_thread() of its OS thread (0 on
-  // the workers of other runtimes), which channels/chan_core.cpp compares without more loads.
-  std::uintptr_t sole_thread = 0;
+  bool sole = false;  // the only worker of a single-worker runtime (read without more loads)
   // Taken from the queues for the loop to run first: a task found by hand_off (it needs the
   // worker's own stack), or a green thread found after a task. Set only until the loop's next
   // look, which follows at once.

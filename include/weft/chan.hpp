@@ -410,7 +410,7 @@ class chan {
       throw;
     }
     if (!done) return detail::attempt_result::waits;
-    const detail::user_note note = detail::note_user(c->user);
+    const detail::user_note note = detail::note_user(*c);
     c->lock.unlock();
     if (wake) detail::ready_from(note.by, wake);
     return note.yield_due ? detail::attempt_result::done_yield_due : detail::attempt_result::done;

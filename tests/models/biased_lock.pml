@@ -1,12 +1,14 @@
-/* The biased spinlock of a channel made on a single worker (include/weft/detail/spinlock.hpp:
- * lock, lock_biased, unlock; runtime/queue_mode.cpp: spinlock::revoke_bias).
+/* The biased spinlock of channels (include/weft/detail/spinlock.hpp: lock, lock_biased,
+ * unlock, bias_to_holder; runtime/queue_mode.cpp: spinlock::revoke_bias; runtime/park.cpp:
+ * note_user, which biases a channel's lock to a worker that used it alone for a long run).
  *
- * The owner enters with plain stores and loads: store biased = 1, load owner; if the bias still
- * names it, it holds the lock, and unlock stores biased = 0. Otherwise it stores biased = 0 and
- * goes the way of everyone else. Another thread that finds the bias set revokes it: CAS owner
- * from the thread to REVOKING, membarrier(2), wait for biased to fall, then owner = 0. One that
- * finds REVOKING waits for 0. From then on everyone, the owner too, takes the lock's own flag
- * with an exchange.
+ * The owner first holds the lock through its flag (an exchange) and, holding it, biases it to
+ * itself; then it enters with plain stores and loads: store biased = 1, load owner; if the bias
+ * still names it, it holds the lock, and unlock stores biased = 0. Otherwise it stores
+ * biased = 0 and goes the way of everyone else. Another thread that finds the bias set revokes
+ * it: CAS owner from the thread to REVOKING, membarrier(2), wait for biased to fall, then
+ * owner = 0. One that finds REVOKING waits for 0. Everyone takes the flag with an exchange and
+ * then looks at owner again (it may have been biased by the holder before), revoking if set.
  *
  * Memory: x86-TSO for the owner (a FIFO store buffer; loads forward from it; its exchange drains
  * it). The others' stores are drained at once (their CAS and exchange are locked, the stores
@@ -19,6 +21,8 @@
  * the revoker reads biased = 0, and both are inside.
  * MUTANT_CLEAR_BEFORE_WAIT: the revoker clears owner before it waits for the owner to leave (a
  * first draft did): a third thread sees no bias, takes the flag and joins the owner inside.
+ * MUTANT_NO_RECHECK: a thread that took the flag does not look at owner again: it took it just
+ * after the owner biased the lock and let go of the flag, and the owner enters through the bias.
  */
 
 #define LOCKED 0
@@ -89,6 +93,11 @@ inline revoke() {
 
 proctype owner() {
   byte j, k, o;
+  /* A run of operations through the flag, the last of which biases the lock (note_user). */
+  atomic { bn == 0; mem[LOCKED] == 0 -> mem[LOCKED] = 1 };
+  critical_section();
+  owner_store(OWNER, THE_OWNER);
+  owner_store(LOCKED, 0);
   for (k : 1 .. OPS) {
     owner_load(OWNER, o);
     if
@@ -107,6 +116,7 @@ proctype owner() {
     /* revoke_bias: for the owner, only waiting for NONE (it never sees itself there again) */
     mem[OWNER] == NONE;  /* it never stores owner: nothing of it in its buffer */
     atomic { bn == 0; mem[LOCKED] == 0 -> mem[LOCKED] = 1 };  /* exchange: drains the buffer */
+    mem[OWNER] == NONE;  /* nobody else biases it in this model */
     critical_section();
     owner_store(LOCKED, 0);
 next:
@@ -118,6 +128,9 @@ next:
 proctype other() {
   revoke();
   atomic { mem[LOCKED] == 0 -> mem[LOCKED] = 1 };
+#ifndef MUTANT_NO_RECHECK
+  revoke();  /* biased by the holder before us? */
+#endif
   critical_section();
   mem[LOCKED] = 0;
   finished++
@@ -130,7 +143,6 @@ end_check:
 
 init {
   atomic {
-    mem[OWNER] = THE_OWNER;
     run owner();
     run other();
     run other()

@@ -91,6 +91,12 @@ struct chan_ops {
 struct chan_core {
   spinlock lock;
   bool closed = false;
+  // When to bias `lock` to the worker in `user` (note_user): after 256 << bias_doublings
+  // operations in a row from it, doubled at each bias, so that a channel that changes hands now
+  // and then pays for few revocations. In the padding after `closed`: a channel of int stays
+  // within 128 bytes (an allocator class and two cache lines).
+  std::uint8_t bias_doublings = 0;
+  std::uint32_t bias_streak = 0;
   std::size_t capacity = 0;
   std::size_t count = 0;  // values in the buffer
   node_queue recvq;
@@ -108,6 +114,19 @@ struct chan_core {
 // worker of a single-worker runtime (every green thread that will use the channel runs there),
 // else 0.
 std::uintptr_t lock_bias_for_new_channel() noexcept;
+
+// coop_point() for a completed operation on a channel, in two halves, because it runs with the
+// channel locked: once that is unlocked, the counterpart may see the operation done and destroy
+// the channel. The first notes which worker used it (biasing its lock to that worker after a
+// long run of operations from it alone) and spends a unit of budget; `yield_due` when the green
+// thread must now yield, which the caller does with coop_yield() after unlocking. Returns the
+// caller's worker too (null on an OS thread), for ready_from after unlocking: one look-up of the
+// calling thread's worker for both halves.
+struct user_note {
+  worker* by;
+  bool yield_due;
+};
+user_note note_user(chan_core& c) noexcept;
 
 // Hands a claimed node its result and wakes its owner (see wake_claimed).
 green_thread* finish_node(chan_node& n, chan_result r) noexcept;

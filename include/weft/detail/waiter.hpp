@@ -64,10 +64,10 @@ std::int64_t coarse_now_ns() noexcept;  // CLOCK_MONOTONIC_COARSE: a few ms of r
 struct waiter {
   std::atomic<std::uint32_t> state{0};  // a wake_reason; also the futex word of an OS thread
   bool linked = false;
-  // Claimed only by holders of the one lock it parked under, by its own runtime's timers and
-  // shutdown, or by a canceller: a channel's send or recv (not a select, whose waiter every
-  // case's channel may claim), parked on the worker of a single-worker runtime (the park clears
-  // it on others). Such a waiter may be claimed without a CAS (chan_core.cpp).
+  // Claimed only by holders of the one lock it parked under, by shutdown, or by a canceller: a
+  // channel's send or recv (not a select, whose waiter every case's channel may claim) with no
+  // timer (the park clears it otherwise: runtime/park.cpp settle_exclusive). The holder of that
+  // lock through its bias may claim it without a CAS (channels/chan_core.cpp).
   bool exclusive = false;
   std::atomic<std::uint8_t> notifying{0};  // a claim without CAS is under way (see cancel.hpp)
   green_thread* thread = nullptr;          // set by park(); null: a plain OS thread
@@ -199,17 +199,8 @@ struct last_user {
   std::atomic<const void*> worker{nullptr};
 };
 
-// coop_point() for a completed operation on a shared object, in two halves, because it runs with
-// the object's lock held: once that is unlocked, the counterpart may see the operation done and
-// destroy the object. The first notes which worker used it and spends a unit of budget; true
-// when the green thread must now yield, which the caller does with coop_yield() after unlocking.
-// Returns the caller's worker too (null on an OS thread), for ready_from after unlocking: one
-// look-up of the calling thread's worker for both halves.
-struct user_note {
-  worker* by;
-  bool yield_due;
-};
-user_note note_user(last_user& shared) noexcept;
+// The second half of coop_point() for an operation completed with a lock held (see note_user in
+// chan_core.hpp): a green thread that must yield does so with coop_yield() after unlocking.
 void coop_yield();
 // ready(g) for a caller whose worker note_user returned (null: look it up).
 void ready_from(worker* by, green_thread* g) noexcept;
